@@ -1,0 +1,48 @@
+//! # novitai-core: the sans-I/O heart of novitai
+//!
+//! Every part of novitai that *decides* lives here, as plain state machines:
+//! they take the current time as an argument and return decisions and actions
+//! as data. Nothing in this crate reads a clock, draws entropy, sleeps, spawns,
+//! or touches a socket — it is `#![no_std]` + `alloc` and `#![forbid(unsafe_code)]`.
+//! The adapters (`novitai-tokio`, `novitai-wasm`) only *carry out* what the core
+//! decides: send a request, arm a timer, hand an event to the caller.
+//!
+//! Because of that, the same inputs give the same decisions on every target
+//! (natively and in wasm), every machine can be property-tested and fuzzed
+//! deterministically, and every failing simulation replays from its seed.
+//!
+//! ## The contract: time in, decision out
+//!
+//! 1. The caller owns the clock. It passes `now` ([`time::Instant`], monotonic
+//!    milliseconds on an epoch of its choosing) to every method that depends on
+//!    time. A `now` earlier than one seen before is treated as "no time passed".
+//! 2. Randomness comes only from [`rng::Rng`], seeded by the caller. Same seed,
+//!    same decisions.
+//! 3. A "no" is data, not an error: the limiter answers
+//!    [`limiter::NotUntil`]-style values, the breaker `Open { until }`, the retry
+//!    policy `GiveUp(reason)`. Errors are reserved for bad input (an out-of-range
+//!    config is a typed error at construction) — and no input makes a machine panic.
+//! 4. Machines never sleep. When one needs to be woken, it says when; the caller
+//!    arms a timer and calls back with the new `now`.
+//!
+//! ## The machines
+//!
+//! | module | machine |
+//! |---|---|
+//! | [`time`] | [`time::Instant`], [`time::Duration`], [`time::UnixTime`] with saturating arithmetic |
+//! | [`rng`] | [`rng::Rng`], the seeded PRNG behind all jitter |
+//! | [`breaker`] | circuit breaker: consecutive-failure and failure-rate trips, slow calls, half-open probes |
+//! | [`limiter`] | GCRA, sliding-window log, keyed and concurrency limiters |
+//! | [`retry`] | backoff with jitter, `Retry-After`, retry budget, deadlines |
+//! | [`queue`] | bounded fair FIFO with priorities and deadlines |
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+extern crate alloc;
+
+pub mod rng;
+pub mod time;
+
+pub use rng::Rng;
+pub use time::{Duration, Instant, UnixTime};
