@@ -31,6 +31,8 @@
 //! |---|---|
 //! | [`time`] | [`time::Instant`], [`time::Duration`], [`time::UnixTime`] with saturating arithmetic |
 //! | [`rng`] | [`rng::Rng`], the seeded PRNG behind all jitter |
+//! | [`http`] | [`http::HttpRequest`] / [`http::HttpResponse`] as plain values, credentials hidden from `Debug` |
+//! | [`secret`] | [`secret::Secret`], a string whose `Debug` and `Display` print `***` |
 //! | [`breaker`] | circuit breaker: consecutive-failure and failure-rate trips, slow calls, half-open probes |
 //! | [`limiter`] | GCRA, sliding-window log, keyed and concurrency limiters |
 //! | [`retry`] | backoff with jitter, `Retry-After`, retry budget, deadlines |
@@ -41,7 +43,9 @@
 
 extern crate alloc;
 
+pub mod http;
 pub mod rng;
+pub mod secret;
 pub mod time;
 
 pub use rng::Rng;

@@ -1,0 +1,308 @@
+//! HTTP requests and responses as plain values.
+//!
+//! The core never sends anything: it builds an [`HttpRequest`] (method, path and
+//! query relative to the configured base URL, headers, body) and an adapter
+//! carries it out with whatever client the platform has, handing back an
+//! [`HttpResponse`]. Header names compare case-insensitively.
+//!
+//! `Debug` on both types hides credentials: the values of `Authorization`,
+//! `Cookie`, `Set-Cookie`, `Proxy-Authorization`, `X-Api-Key` and the webhook
+//! signature headers print as `***`, and bodies print as their length only
+//! (a body may carry a registry password).
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+use serde::{Deserialize, Serialize};
+
+/// An HTTP method.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Method {
+    /// `GET`
+    Get,
+    /// `POST`
+    Post,
+    /// `PUT`
+    Put,
+    /// `PATCH`
+    Patch,
+    /// `DELETE`
+    Delete,
+}
+
+impl Method {
+    /// The method as it appears on the wire (`"GET"`, ...).
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+        }
+    }
+
+    /// `true` for methods that do not change server state (safe to cache and
+    /// to coalesce).
+    #[must_use]
+    pub const fn is_safe(self) -> bool {
+        matches!(self, Method::Get)
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Header names whose values are credentials and must never be printed.
+const SENSITIVE_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+    "x-api-key",
+    "webhook-signature",
+    "x-webhook-signature",
+];
+
+/// `true` if a header with this name carries a credential.
+#[must_use]
+pub fn is_sensitive_header(name: &str) -> bool {
+    SENSITIVE_HEADERS
+        .iter()
+        .any(|s| s.eq_ignore_ascii_case(name))
+}
+
+/// An ordered list of header name/value pairs (names case-insensitive).
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Headers(Vec<(String, String)>);
+
+impl Headers {
+    /// No headers.
+    #[must_use]
+    pub const fn new() -> Headers {
+        Headers(Vec::new())
+    }
+
+    /// The first value of header `name`, compared case-insensitively.
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Sets header `name`, replacing every earlier value of it.
+    pub fn set(&mut self, name: impl Into<String>, value: impl Into<String>) {
+        let name = name.into();
+        self.0.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
+        self.0.push((name, value.into()));
+    }
+
+    /// Appends a header without removing earlier values of the same name.
+    pub fn append(&mut self, name: impl Into<String>, value: impl Into<String>) {
+        self.0.push((name.into(), value.into()));
+    }
+
+    /// Removes every value of header `name`.
+    pub fn remove(&mut self, name: &str) {
+        self.0.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+    }
+
+    /// Iterates over `(name, value)` pairs in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+
+    /// Number of header lines.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// `true` when there are no headers.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<N: Into<String>, V: Into<String>> FromIterator<(N, V)> for Headers {
+    fn from_iter<I: IntoIterator<Item = (N, V)>>(iter: I) -> Headers {
+        Headers(
+            iter.into_iter()
+                .map(|(n, v)| (n.into(), v.into()))
+                .collect(),
+        )
+    }
+}
+
+impl fmt::Debug for Headers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut m = f.debug_map();
+        for (n, v) in &self.0 {
+            if is_sensitive_header(n) {
+                m.entry(n, &"***");
+            } else {
+                m.entry(n, v);
+            }
+        }
+        m.finish()
+    }
+}
+
+/// A request for an adapter to send.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpRequest {
+    /// The method.
+    pub method: Method,
+    /// Path and query relative to the configured base URL, starting with `/`
+    /// (e.g. `/v1/gpu/instance?instanceId=abc`), or an absolute `http(s)://` URL
+    /// for requests that do not go to the API (webhooks, health probes).
+    pub path_and_query: String,
+    /// Headers to send.
+    pub headers: Headers,
+    /// The body, if any.
+    pub body: Option<Vec<u8>>,
+}
+
+impl HttpRequest {
+    /// A request with no headers and no body.
+    #[must_use]
+    pub fn new(method: Method, path_and_query: impl Into<String>) -> HttpRequest {
+        HttpRequest {
+            method,
+            path_and_query: path_and_query.into(),
+            headers: Headers::new(),
+            body: None,
+        }
+    }
+
+    /// Joins [`Self::path_and_query`] to `base_url` (no trailing slash needed);
+    /// an absolute URL is returned as it is.
+    #[must_use]
+    pub fn url(&self, base_url: &str) -> String {
+        let p = self.path_and_query.as_str();
+        if p.starts_with("http://") || p.starts_with("https://") {
+            return String::from(p);
+        }
+        let mut url = String::from(base_url.trim_end_matches('/'));
+        if !p.starts_with('/') {
+            url.push('/');
+        }
+        url.push_str(p);
+        url
+    }
+}
+
+impl fmt::Debug for HttpRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpRequest")
+            .field("method", &self.method)
+            .field("path_and_query", &self.path_and_query)
+            .field("headers", &self.headers)
+            .field("body", &BodyLen(self.body.as_deref()))
+            .finish()
+    }
+}
+
+/// A response an adapter received.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpResponse {
+    /// The status code.
+    pub status: u16,
+    /// Response headers.
+    pub headers: Headers,
+    /// The body as received (possibly truncated by the adapter's size cap).
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// A response with a status and body and no headers.
+    #[must_use]
+    pub fn new(status: u16, body: impl Into<Vec<u8>>) -> HttpResponse {
+        HttpResponse {
+            status,
+            headers: Headers::new(),
+            body: body.into(),
+        }
+    }
+
+    /// `true` for 2xx.
+    #[must_use]
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+impl fmt::Debug for HttpResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpResponse")
+            .field("status", &self.status)
+            .field("headers", &self.headers)
+            .field("body", &BodyLen(Some(&self.body)))
+            .finish()
+    }
+}
+
+struct BodyLen<'a>(Option<&'a [u8]>);
+
+impl fmt::Debug for BodyLen<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            None => f.write_str("None"),
+            Some(b) => write!(f, "<{} bytes>", b.len()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::format;
+
+    #[test]
+    fn headers_are_case_insensitive_and_set_replaces() {
+        let mut h = Headers::new();
+        h.set("Content-Type", "application/json");
+        h.set("content-type", "text/plain");
+        assert_eq!(h.len(), 1);
+        assert_eq!(h.get("CONTENT-TYPE"), Some("text/plain"));
+        h.append("Accept", "a");
+        h.append("accept", "b");
+        assert_eq!(h.get("accept"), Some("a"));
+        h.remove("ACCEPT");
+        assert_eq!(h.get("accept"), None);
+    }
+
+    #[test]
+    fn debug_hides_credentials_and_bodies() {
+        let mut r = HttpRequest::new(Method::Post, "/v1/repository/auth/save");
+        r.headers.set("Authorization", "Bearer sk_secret_123");
+        r.body = Some(b"{\"password\":\"hunter2\"}".to_vec());
+        let shown = format!("{r:?}");
+        assert!(!shown.contains("sk_secret_123"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("<22 bytes>"), "{shown}");
+    }
+
+    #[test]
+    fn urls_join_without_double_slashes() {
+        let r = HttpRequest::new(Method::Get, "/v1/clusters");
+        assert_eq!(
+            r.url("https://x.test/openapi/"),
+            "https://x.test/openapi/v1/clusters"
+        );
+        assert_eq!(
+            r.url("https://x.test/openapi"),
+            "https://x.test/openapi/v1/clusters"
+        );
+        let abs = HttpRequest::new(Method::Get, "http://127.0.0.1:9/health");
+        assert_eq!(abs.url("https://x.test"), "http://127.0.0.1:9/health");
+    }
+}
