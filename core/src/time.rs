@@ -307,6 +307,72 @@ impl UnixTime {
     }
 }
 
+/// Days since 1970-01-01 of the proleptic Gregorian date `year-month-day`
+/// (Howard Hinnant's `days_from_civil`). Inputs are not range-checked here;
+/// callers validate month (1–12) and day first (see [`days_in_month`]).
+#[must_use]
+pub const fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let m = month as i64;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The proleptic Gregorian `(year, month, day)` of a count of days since
+/// 1970-01-01 (Howard Hinnant's `civil_from_days`).
+#[must_use]
+pub const fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// `true` for Gregorian leap years.
+#[must_use]
+pub const fn is_leap_year(year: i64) -> bool {
+    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+}
+
+/// Number of days in `month` (1–12) of `year`; 0 for a month out of range.
+#[must_use]
+pub const fn days_in_month(year: i64, month: u32) -> u32 {
+    match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if is_leap_year(year) => 29,
+        2 => 28,
+        _ => 0,
+    }
+}
+
+impl UnixTime {
+    /// The calendar form `YYYY-MM-DDTHH:MM:SSZ` (ISO 8601 / RFC 3339, UTC), as
+    /// used in notification payloads.
+    #[must_use]
+    pub fn to_iso8601(self) -> alloc::string::String {
+        let secs = self.0;
+        let days = (secs / 86_400) as i64;
+        let rem = secs % 86_400;
+        let (y, m, d) = civil_from_days(days);
+        alloc::format!(
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+            rem / 3600,
+            (rem % 3600) / 60,
+            rem % 60
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,6 +408,28 @@ mod tests {
         assert_eq!(Duration::from_secs(60).to_string(), "1m");
         assert_eq!(Duration::from_secs(150).to_string(), "2m30s");
         assert_eq!(Duration::from_secs(3 * 3600 + 300).to_string(), "3h05m");
+    }
+
+    #[test]
+    fn civil_dates_round_trip_and_format() {
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+        assert_eq!(civil_from_days(11_017), (2000, 3, 1));
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+        for d in (-800_000..800_000).step_by(997) {
+            let (y, m, day) = civil_from_days(d);
+            assert!(day >= 1 && day <= days_in_month(y, m));
+            assert_eq!(days_from_civil(y, m, day), d);
+        }
+        assert_eq!(days_in_month(2024, 2), 29);
+        assert_eq!(days_in_month(1900, 2), 28);
+        assert_eq!(days_in_month(2000, 2), 29);
+        assert_eq!(days_in_month(2023, 13), 0);
+        assert_eq!(
+            UnixTime::from_secs(784_111_777).to_iso8601(),
+            "1994-11-06T08:49:37Z"
+        );
+        assert_eq!(UnixTime::EPOCH.to_iso8601(), "1970-01-01T00:00:00Z");
     }
 
     #[test]
