@@ -154,14 +154,14 @@ impl fmt::Display for Duration {
         if ms < 1000 {
             write!(f, "{ms}ms")
         } else if ms < 60_000 {
-            if ms % 1000 == 0 {
+            if ms.is_multiple_of(1000) {
                 write!(f, "{}s", ms / 1000)
             } else {
                 write!(f, "{}.{}s", ms / 1000, (ms % 1000) / 100)
             }
         } else if ms < 3_600_000 {
             let s = ms / 1000;
-            if s % 60 == 0 {
+            if s.is_multiple_of(60) {
                 write!(f, "{}m", s / 60)
             } else {
                 write!(f, "{}m{:02}s", s / 60, s % 60)
@@ -318,7 +318,10 @@ mod tests {
         assert_eq!(Instant::ZERO - Duration::from_secs(1), Instant::ZERO);
         assert_eq!(Duration::MAX + Duration::from_millis(1), Duration::MAX);
         assert_eq!(Duration::from_secs(u64::MAX), Duration::MAX);
-        assert_eq!(Duration::from_millis(5).saturating_mul(u64::MAX), Duration::MAX);
+        assert_eq!(
+            Duration::from_millis(5).saturating_mul(u64::MAX),
+            Duration::MAX
+        );
         assert_eq!(Duration::from_millis(100).mul_f64(f64::NAN), Duration::ZERO);
         assert_eq!(Duration::from_millis(100).mul_f64(-3.0), Duration::ZERO);
         assert_eq!(Duration::MAX.mul_f64(2.0), Duration::MAX);
