@@ -606,13 +606,14 @@ impl<T> Queue<T> {
         deadline: Option<Instant>,
         now: Instant,
     ) -> Result<QueueId, QueueFull<T>> {
+        // Every call that takes `now` moves the clock, a refused push included.
+        self.clock = self.clock.max(now);
         if self.is_full() {
             return Err(QueueFull {
                 item,
                 capacity: self.config.capacity,
             });
         }
-        self.clock = self.clock.max(now);
         let id = QueueId(self.next_id);
         // 2^64 pushes are out of reach (585 years at one per nanosecond).
         self.next_id = self.next_id.saturating_add(1);
@@ -1023,6 +1024,16 @@ mod tests {
         assert_eq!(q.next_deadline(), Some(t(1)));
         q.shrink_to_fit();
         assert_eq!(q.deadlines.len(), 1);
+    }
+
+    /// Found by `queue_props`: a refused push did not move the queue's clock,
+    /// so `oldest_wait` lagged behind the `now` the caller had already shown.
+    #[test]
+    fn regression_a_refused_push_still_moves_the_clock() {
+        let mut q = queue(1);
+        q.push(1, Priority::High, None, t(0)).unwrap();
+        assert!(q.push(2, Priority::High, None, t(1)).is_err());
+        assert_eq!(q.oldest_wait(t(0)), Some(Duration::from_millis(1)));
     }
 
     #[test]
