@@ -1037,6 +1037,30 @@ mod tests {
     }
 
     #[test]
+    fn story_under_sustained_high_load_a_low_request_starves_until_its_deadline_then_expires() {
+        let mut q = queue(10);
+        let low = q.push(0, Priority::Low, Some(t(1_000)), t(0)).unwrap();
+        // Every 100 ms a high-priority request arrives and is served at once.
+        for step in 1..=20u32 {
+            let now = t(u64::from(step) * 100);
+            q.push(step, Priority::High, None, now).unwrap();
+            while let Some(e) = q.poll_expired(now) {
+                assert_eq!(
+                    (e.id, now),
+                    (low, t(1_000)),
+                    "expires exactly at its deadline"
+                );
+            }
+            assert_eq!(
+                q.pop(now).map(|d| d.item),
+                Some(step),
+                "high is always served first"
+            );
+        }
+        assert!(q.is_empty(), "the low request left once, as Expired");
+    }
+
+    #[test]
     fn equal_deadlines_expire_in_arrival_order() {
         let mut q = queue(5);
         q.push(1, Priority::Low, Some(t(10)), t(0)).unwrap();
