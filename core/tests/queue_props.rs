@@ -282,6 +282,11 @@ proptest! {
     ) {
         run(capacity, ops)?;
     }
+}
+
+proptest! {
+    // Longer sequences; fewer cases keep the debug-build run short.
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     #[test]
     fn larger_queues_match_model(
