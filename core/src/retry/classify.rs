@@ -13,7 +13,8 @@ use alloc::vec::Vec;
 use core::fmt;
 use serde::{Deserialize, Serialize};
 
-use super::retry_after::RetryAfter;
+use super::retry_after::{RetryAfter, parse_http_date};
+use crate::http::HttpResponse;
 use crate::time::UnixTime;
 
 /// Why an attempt failed below HTTP: no status code arrived.
@@ -144,6 +145,23 @@ impl Outcome {
                 RetryAfter::At(_) => date.map(|now| ra.delay_from(now)),
             });
         Outcome::Status { code, retry_after }
+    }
+}
+
+impl Outcome {
+    /// The outcome of a received [`HttpResponse`]: its status and its
+    /// `Retry-After`, an HTTP-date measured from the response's own `Date`
+    /// header when that parses, else from `wall_now` (the local wall clock,
+    /// if the caller has one). See [`Outcome::from_response`].
+    #[must_use]
+    pub fn from_http_response(response: &HttpResponse, wall_now: Option<UnixTime>) -> Outcome {
+        let date = response
+            .headers
+            .get("date")
+            .and_then(|d| parse_http_date(d.as_bytes()).ok())
+            .or(wall_now);
+        let retry_after = response.headers.get("retry-after").map(str::as_bytes);
+        Outcome::from_response(response.status, retry_after, date)
     }
 }
 
@@ -489,6 +507,40 @@ mod tests {
         assert_eq!(
             Outcome::from_response(503, None, date),
             Outcome::status(503)
+        );
+    }
+
+    #[test]
+    fn outcome_from_http_response_reads_the_headers() {
+        let mut r = HttpResponse::new(503, "busy");
+        r.headers
+            .set("Retry-After", "Sun, 06 Nov 1994 08:49:37 GMT");
+        r.headers.set("Date", "Sun, 06 Nov 1994 08:49:07 GMT");
+        // The server's own Date wins over a skewed local clock.
+        assert_eq!(
+            Outcome::from_http_response(&r, Some(UnixTime::from_secs(0))),
+            Outcome::Status {
+                code: 503,
+                retry_after: Some(Duration::from_secs(30))
+            }
+        );
+        r.headers.remove("Date");
+        assert_eq!(
+            Outcome::from_http_response(&r, Some(UnixTime::from_secs(784_111_767))),
+            Outcome::Status {
+                code: 503,
+                retry_after: Some(Duration::from_secs(10))
+            }
+        );
+        assert_eq!(Outcome::from_http_response(&r, None), Outcome::status(503));
+        let mut r = HttpResponse::new(429, "");
+        r.headers.set("retry-after", "7");
+        assert_eq!(
+            Outcome::from_http_response(&r, None),
+            Outcome::Status {
+                code: 429,
+                retry_after: Some(Duration::from_secs(7))
+            }
         );
     }
 }
