@@ -45,7 +45,7 @@ fn next_allocates_nothing_in_steady_state() {
                 RetryDecision::RetryAt { at, .. } => now = at,
                 RetryDecision::GiveUp(_) => {
                     state = RetryState::new();
-                    now = now + Duration::from_millis(10);
+                    now += Duration::from_millis(10);
                 }
             }
         };

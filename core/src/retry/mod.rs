@@ -44,10 +44,10 @@
 //! back through its rate limiter and circuit breaker; the policy knows nothing
 //! of them.
 
-mod backoff;
-mod budget;
-mod classify;
-mod retry_after;
+pub mod backoff;
+pub mod budget;
+pub mod classify;
+pub mod retry_after;
 
 pub use backoff::{Backoff, Jitter};
 pub use budget::{RetryBudget, RetryBudgetConfig, RetryBudgetError};

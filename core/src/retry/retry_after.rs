@@ -12,7 +12,7 @@
 //! taken from the `httpdate` crate because `httpdate` converts through
 //! `std::time::SystemTime`, and this crate is `no_std`: the calendar arithmetic
 //! is Howard Hinnant's days-from-civil algorithm on plain integers
-//! ([`days_from_civil`](crate::time::days_from_civil) in `time.rs`).
+//! ([`crate::time::days_from_civil`]).
 //!
 //! Nothing here panics, whatever bytes arrive; a delay too large for a
 //! [`Duration`] saturates.
