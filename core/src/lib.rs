@@ -45,6 +45,7 @@ extern crate alloc;
 
 pub mod http;
 pub mod queue;
+pub mod retry;
 pub mod rng;
 pub mod secret;
 pub mod time;
