@@ -698,15 +698,14 @@ fn check_secret(value: &str, min_chars: usize, whsec: bool) -> Result<(), String
     if value.chars().count() < min_chars {
         return Err(format!("must be at least {min_chars} characters long"));
     }
-    if whsec {
-        if let Some(b64) = value.strip_prefix("whsec_") {
-            if !is_base64(b64) {
-                return Err(
-                    "starts with whsec_ but the rest is not valid base64 (A-Z a-z 0-9 + /, optional = padding)"
-                        .to_owned(),
-                );
-            }
-        }
+    if whsec
+        && let Some(b64) = value.strip_prefix("whsec_")
+        && !is_base64(b64)
+    {
+        return Err(
+            "starts with whsec_ but the rest is not valid base64 (A-Z a-z 0-9 + /, optional = padding)"
+                .to_owned(),
+        );
     }
     Ok(())
 }
@@ -960,17 +959,17 @@ impl Reader {
             self.count(&CIRCUIT_BREAKER_SUCCESS_THRESHOLD).unwrap_or(3);
         let base = self.duration(&RETRY_BASE_DELAY_MS);
         let max = self.duration(&RETRY_MAX_DELAY_MS);
-        if let (Some(base), Some(max)) = (base, max) {
-            if max < base {
-                self.problem(
-                    &RETRY_MAX_DELAY_MS,
-                    max.as_millis().to_string(),
-                    format!(
-                        "must be at least RETRY_BASE_DELAY_MS ({} milliseconds)",
-                        base.as_millis()
-                    ),
-                );
-            }
+        if let (Some(base), Some(max)) = (base, max)
+            && max < base
+        {
+            self.problem(
+                &RETRY_MAX_DELAY_MS,
+                max.as_millis().to_string(),
+                format!(
+                    "must be at least RETRY_BASE_DELAY_MS ({} milliseconds)",
+                    base.as_millis()
+                ),
+            );
         }
         let retry_base_delay = base.unwrap_or(ms(1000));
         let retry_max_delay = max.unwrap_or(ms(30_000));
@@ -1013,7 +1012,7 @@ impl Reader {
 /// decimal that the parser rejects (so `validate` reports sub-second values).
 fn secs_text(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         (ms / 1000).to_string()
     } else {
         format!("{}.{:03}", ms / 1000, ms % 1000)
@@ -1055,7 +1054,6 @@ impl Config {
     }
 
     /// A builder starting from the defaults with this API key.
-    #[must_use]
     pub fn builder(api_key: impl Into<Secret>) -> ConfigBuilder {
         ConfigBuilder {
             config: Config::new(api_key),
