@@ -32,6 +32,7 @@
 //! | [`time`] | [`time::Instant`], [`time::Duration`], [`time::UnixTime`] with saturating arithmetic |
 //! | [`rng`] | [`rng::Rng`], the seeded PRNG behind all jitter |
 //! | [`http`] | [`http::HttpRequest`] / [`http::HttpResponse`] as plain values, credentials hidden from `Debug` |
+//! | [`config`] | [`config::Config`] from environment-style key/value pairs, every problem reported at once |
 //! | [`secret`] | [`secret::Secret`], a string whose `Debug` and `Display` print `***` |
 //! | [`breaker`] | circuit breaker: consecutive-failure and failure-rate trips, slow calls, half-open probes |
 //! | [`limiter`] | GCRA, sliding-window log, keyed and concurrency limiters |
@@ -43,6 +44,7 @@
 
 extern crate alloc;
 
+pub mod config;
 pub mod http;
 pub mod queue;
 pub mod retry;

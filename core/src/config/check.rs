@@ -1,0 +1,173 @@
+//! Checks of single values: numbers, booleans, secrets, URLs, regions, and the
+//! safe form of a value for an error message. None of them panics.
+
+use alloc::borrow::ToOwned;
+use alloc::format;
+use alloc::string::String;
+
+/// The value as it may appear in an error message: control characters
+/// escaped, at most 64 characters.
+pub(super) fn shown(value: &str) -> String {
+    const MAX: usize = 64;
+    let mut out = String::new();
+    for (i, c) in value.chars().enumerate() {
+        if i == MAX {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+pub(super) enum NumError {
+    NotANumber,
+    TooBig,
+}
+
+/// Digits only; no sign, no spaces, no decimal point. Never panics.
+pub(super) fn parse_u64(s: &str) -> Result<u64, NumError> {
+    if s.is_empty() {
+        return Err(NumError::NotANumber);
+    }
+    let mut n: u64 = 0;
+    let mut overflow = false;
+    for b in s.bytes() {
+        if !b.is_ascii_digit() {
+            return Err(NumError::NotANumber);
+        }
+        match n
+            .checked_mul(10)
+            .and_then(|n| n.checked_add(u64::from(b - b'0')))
+        {
+            Some(v) => n = v,
+            None => overflow = true,
+        }
+    }
+    if overflow {
+        Err(NumError::TooBig)
+    } else {
+        Ok(n)
+    }
+}
+
+pub(super) fn parse_bool(s: &str) -> Option<bool> {
+    const TRUE: [&str; 3] = ["true", "1", "yes"];
+    const FALSE: [&str; 3] = ["false", "0", "no"];
+    if TRUE.iter().any(|t| t.eq_ignore_ascii_case(s)) {
+        Some(true)
+    } else if FALSE.iter().any(|t| t.eq_ignore_ascii_case(s)) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+pub(super) fn has_space_or_control(s: &str) -> bool {
+    s.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// Standard base64 (`A–Z a–z 0–9 + /`), padding optional, canonical trailing
+/// bits, at least one byte.
+pub(super) fn is_base64(s: &str) -> bool {
+    fn val(b: u8) -> Option<u8> {
+        match b {
+            b'A'..=b'Z' => Some(b - b'A'),
+            b'a'..=b'z' => Some(b - b'a' + 26),
+            b'0'..=b'9' => Some(b - b'0' + 52),
+            b'+' => Some(62),
+            b'/' => Some(63),
+            _ => None,
+        }
+    }
+    let body = s.trim_end_matches('=');
+    let pad = s.len().saturating_sub(body.len());
+    let mut last = 0;
+    for b in body.bytes() {
+        match val(b) {
+            Some(v) => last = v,
+            None => return false,
+        }
+    }
+    match body.len() % 4 {
+        0 => !body.is_empty() && pad == 0,
+        2 => (pad == 0 || pad == 2) && last & 0x0F == 0,
+        3 => (pad == 0 || pad == 1) && last & 0x03 == 0,
+        _ => false,
+    }
+}
+
+/// Checks a secret; `Err` is the problem text.
+pub(super) fn check_secret(value: &str, min_chars: usize, whsec: bool) -> Result<(), String> {
+    if has_space_or_control(value) {
+        return Err("must not contain whitespace or control characters".to_owned());
+    }
+    if value.chars().count() < min_chars {
+        return Err(format!("must be at least {min_chars} characters long"));
+    }
+    if whsec
+        && let Some(b64) = value.strip_prefix("whsec_")
+        && !is_base64(b64)
+    {
+        return Err(
+            "starts with whsec_ but the rest is not valid base64 (A-Z a-z 0-9 + /, optional = padding)"
+                .to_owned(),
+        );
+    }
+    Ok(())
+}
+
+/// Checks an http(s) URL and returns its normalised form (as the `url` crate
+/// serialises it; trailing slashes trimmed for a base URL).
+pub(super) fn check_url(value: &str, base: bool) -> Result<String, String> {
+    const WANT: &str = "must be an http:// or https:// URL with a host";
+    if has_space_or_control(value) || value.contains('\\') {
+        return Err(format!(
+            "{WANT}, without whitespace, control characters or backslashes"
+        ));
+    }
+    let lower_prefix = |p: &str| {
+        value
+            .get(..p.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(p))
+    };
+    // The WHATWG parser would read `http:///x` as host `x`: insist on a host
+    // right after `//`.
+    let after_scheme = value.split_once("://").map_or("", |(_, rest)| rest);
+    if !(lower_prefix("http://") || lower_prefix("https://"))
+        || after_scheme.starts_with(['/', '?', '#'])
+        || after_scheme.is_empty()
+    {
+        return Err(WANT.to_owned());
+    }
+    let url = url::Url::parse(value).map_err(|e| format!("{WANT} ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return Err(WANT.to_owned());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not contain credentials (user:password@)".to_owned());
+    }
+    if base && (url.query().is_some() || url.fragment().is_some()) {
+        return Err(format!(
+            "{WANT}, without query (?) or fragment (#): paths are appended to it"
+        ));
+    }
+    let s = url.as_str();
+    Ok(if base { s.trim_end_matches('/') } else { s }.to_owned())
+}
+
+pub(super) fn check_region(value: &str) -> Result<String, String> {
+    let ok = (1..=32).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(value.to_ascii_uppercase())
+    } else {
+        Err("must be a region id like CN-HK-01: 1 to 32 letters, digits, - or _".to_owned())
+    }
+}
