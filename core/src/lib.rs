@@ -41,6 +41,7 @@
 
 extern crate alloc;
 
+pub mod breaker;
 pub mod rng;
 pub mod time;
 

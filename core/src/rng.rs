@@ -136,7 +136,10 @@ mod tests {
         let mut r = Rng::new(0);
         let first: [u64; 3] = [r.next_u64(), r.next_u64(), r.next_u64()];
         let mut again = Rng::new(0);
-        assert_eq!(first, [again.next_u64(), again.next_u64(), again.next_u64()]);
+        assert_eq!(
+            first,
+            [again.next_u64(), again.next_u64(), again.next_u64()]
+        );
         assert_eq!(first[0], 0x99EC_5F36_CB75_F2B4);
     }
 

@@ -318,7 +318,10 @@ mod tests {
         assert_eq!(Instant::ZERO - Duration::from_secs(1), Instant::ZERO);
         assert_eq!(Duration::MAX + Duration::from_millis(1), Duration::MAX);
         assert_eq!(Duration::from_secs(u64::MAX), Duration::MAX);
-        assert_eq!(Duration::from_millis(5).saturating_mul(u64::MAX), Duration::MAX);
+        assert_eq!(
+            Duration::from_millis(5).saturating_mul(u64::MAX),
+            Duration::MAX
+        );
         assert_eq!(Duration::from_millis(100).mul_f64(f64::NAN), Duration::ZERO);
         assert_eq!(Duration::from_millis(100).mul_f64(-3.0), Duration::ZERO);
         assert_eq!(Duration::MAX.mul_f64(2.0), Duration::MAX);
