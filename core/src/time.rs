@@ -154,14 +154,14 @@ impl fmt::Display for Duration {
         if ms < 1000 {
             write!(f, "{ms}ms")
         } else if ms < 60_000 {
-            if ms % 1000 == 0 {
+            if ms.is_multiple_of(1000) {
                 write!(f, "{}s", ms / 1000)
             } else {
                 write!(f, "{}.{}s", ms / 1000, (ms % 1000) / 100)
             }
         } else if ms < 3_600_000 {
             let s = ms / 1000;
-            if s % 60 == 0 {
+            if s.is_multiple_of(60) {
                 write!(f, "{}m", s / 60)
             } else {
                 write!(f, "{}m{:02}s", s / 60, s % 60)

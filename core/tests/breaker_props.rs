@@ -136,7 +136,7 @@ fn run(config: BreakerConfig, ops: &[Op]) -> Result<Vec<String>, TestCaseError> 
     for op in ops {
         match *op {
             Op::Acquire(d) => {
-                now = now + Duration::from_millis(d);
+                now += Duration::from_millis(d);
                 let state = b.state(now);
                 model.follow(&mut b, now, &mut decisions)?;
                 let open_until = b.open_until();
@@ -163,7 +163,7 @@ fn run(config: BreakerConfig, ops: &[Op]) -> Result<Vec<String>, TestCaseError> 
                 }
             }
             Op::Success(d, i) | Op::Failure(d, i) if !held.is_empty() => {
-                now = now + Duration::from_millis(d);
+                now += Duration::from_millis(d);
                 let h = held.swap_remove(i % held.len());
                 if matches!(op, Op::Success(..)) {
                     b.on_success(h.permit, now);
@@ -262,7 +262,7 @@ proptest! {
         let mut a = CircuitBreaker::new(BreakerConfig::default()).unwrap();
         let mut now = Instant::ZERO;
         for (d, ok) in ops.iter().zip(&outcomes) {
-            now = now + Duration::from_millis(*d);
+            now += Duration::from_millis(*d);
             let json = serde_json::to_string(&a).unwrap();
             let mut b: CircuitBreaker = serde_json::from_str(&json).unwrap();
             prop_assert_eq!(&a, &b);

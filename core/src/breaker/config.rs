@@ -84,6 +84,9 @@ pub struct SlowCalls {
 
 /// Everything that shapes a [`CircuitBreaker`](super::CircuitBreaker).
 ///
+/// Any trip policy that is on can trip the breaker; with all three off it
+/// never trips by itself (manual control still works).
+///
 /// Build it with struct-update syntax from the default:
 ///
 /// ```

@@ -183,7 +183,7 @@ enum Origin {
 /// Leave to make one call. Hand it back exactly once with the outcome.
 ///
 /// Not `Clone` or `Copy`: reporting consumes it, so one attempt can never be
-/// reported twice. Dropping it without a report is allowed for a closed-state
+/// reported twice. Report it to the breaker that granted it. Dropping it without a report is allowed for a closed-state
 /// permit; a dropped probe holds its half-open slot until `probe_max_wait`
 /// and then counts as failed, so prefer [`CircuitBreaker::on_ignored`].
 #[derive(Debug, PartialEq, Eq)]
@@ -448,7 +448,8 @@ impl CircuitBreaker {
 
     /// Hands back `permit` without an outcome (e.g. a 4xx, which says nothing
     /// about the service's health, or a call cancelled before it was sent):
-    /// a probe's slot is freed, nothing is counted.
+    /// a probe's slot is freed, nothing is counted. It takes no `now` because
+    /// nothing is measured; a probe already past its max wait is freed too.
     pub fn on_ignored(&mut self, permit: Permit) {
         let s = &mut self.inner;
         if permit.generation == s.generation
