@@ -48,6 +48,7 @@ pub mod config;
 pub mod http;
 pub mod queue;
 pub mod retry;
+pub mod breaker;
 pub mod rng;
 pub mod secret;
 pub mod time;
