@@ -1,0 +1,1 @@
+//! Story tests of the simulator.
