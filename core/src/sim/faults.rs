@@ -207,7 +207,11 @@ impl FaultPlan {
                 });
             }
         }
-        let sum = self.burst_start_probability() + self.rate_limit + self.reset + self.hang + self.truncate;
+        let sum = self.burst_start_probability()
+            + self.rate_limit
+            + self.reset
+            + self.hang
+            + self.truncate;
         if sum > 1.0 {
             return Err(FaultPlanError::TooManyFaults { sum });
         }
@@ -321,7 +325,10 @@ fn parse_probability(key: &str, value: &str) -> Result<f64, FaultPlanError> {
 
 fn parse_range(key: &str, value: &str) -> Result<DurationRange, FaultPlanError> {
     let (a, b) = value.split_once("..").unwrap_or((value, value));
-    let range = DurationRange::new(parse_duration(key, a.trim())?, parse_duration(key, b.trim())?);
+    let range = DurationRange::new(
+        parse_duration(key, a.trim())?,
+        parse_duration(key, b.trim())?,
+    );
     if range.min > range.max {
         return Err(FaultPlanError::BadRange {
             key: key.to_string(),
@@ -506,14 +513,16 @@ impl FaultState {
         let mut edge = p.burst_start_probability();
         if u < edge {
             let (lo, hi) = p.burst;
-            let len = lo.saturating_add((a % u64::from(hi.saturating_sub(lo).saturating_add(1))) as u32);
+            let len =
+                lo.saturating_add((a % u64::from(hi.saturating_sub(lo).saturating_add(1))) as u32);
             self.burst_left = len.saturating_sub(1);
             self.burst_status = FIVE_XX.get((b % 4) as usize).copied().unwrap_or(503);
             return Decision::ServerError(self.burst_status);
         }
         edge += p.rate_limit;
         if u < edge {
-            let with_header = (b >> 11) as f64 * (1.0 / (1u64 << 53) as f64) < p.retry_after_probability;
+            let with_header =
+                (b >> 11) as f64 * (1.0 / (1u64 << 53) as f64) < p.retry_after_probability;
             let lo = p.retry_after.min.as_secs();
             let hi = p.retry_after.max.as_secs().max(lo);
             let secs = lo.saturating_add(a % hi.saturating_sub(lo).saturating_add(1));
@@ -593,33 +602,67 @@ mod tests {
         assert_eq!(
             p.outages,
             alloc::vec![
-                Outage { start: Duration::from_secs(120), length: Duration::from_secs(45) },
-                Outage { start: Duration::from_mins(10), length: Duration::from_mins(1) },
+                Outage {
+                    start: Duration::from_secs(120),
+                    length: Duration::from_secs(45)
+                },
+                Outage {
+                    start: Duration::from_mins(10),
+                    length: Duration::from_mins(1)
+                },
             ]
         );
         assert_eq!(FaultPlan::parse("none").unwrap(), FaultPlan::none());
         assert_eq!(FaultPlan::parse("").unwrap(), FaultPlan::none());
         assert_eq!(FaultPlan::parse("demo").unwrap(), FaultPlan::default_demo());
-        assert_eq!(FaultPlan::parse("latency=20ms").unwrap().latency.max, Duration::from_millis(20));
+        assert_eq!(
+            FaultPlan::parse("latency=20ms").unwrap().latency.max,
+            Duration::from_millis(20)
+        );
     }
 
     #[test]
     fn parse_rejects_bad_strings_with_typed_errors() {
-        let cases: &[(&str, fn(&FaultPlanError) -> bool)] = &[
-            ("5xx=2", |e| matches!(e, FaultPlanError::BadProbability { key, .. } if key == "5xx")),
-            ("429=abc", |e| matches!(e, FaultPlanError::BadProbability { .. })),
-            ("hang=-0.1", |e| matches!(e, FaultPlanError::BadProbability { .. })),
-            ("reset=NaN", |e| matches!(e, FaultPlanError::BadProbability { .. })),
-            ("boom=0.1", |e| matches!(e, FaultPlanError::UnknownKey { key } if key == "boom")),
+        type Check = fn(&FaultPlanError) -> bool;
+        let cases: &[(&str, Check)] = &[
+            (
+                "5xx=2",
+                |e| matches!(e, FaultPlanError::BadProbability { key, .. } if key == "5xx"),
+            ),
+            ("429=abc", |e| {
+                matches!(e, FaultPlanError::BadProbability { .. })
+            }),
+            ("hang=-0.1", |e| {
+                matches!(e, FaultPlanError::BadProbability { .. })
+            }),
+            ("reset=NaN", |e| {
+                matches!(e, FaultPlanError::BadProbability { .. })
+            }),
+            (
+                "boom=0.1",
+                |e| matches!(e, FaultPlanError::UnknownKey { key } if key == "boom"),
+            ),
             ("5xx", |e| matches!(e, FaultPlanError::MissingValue { .. })),
-            ("outage=120+45s", |e| matches!(e, FaultPlanError::BadDuration { .. })),
-            ("outage=120s", |e| matches!(e, FaultPlanError::BadRange { .. })),
-            ("latency=400ms..50ms", |e| matches!(e, FaultPlanError::BadRange { .. })),
-            ("latency=5parsecs", |e| matches!(e, FaultPlanError::BadDuration { .. })),
-            ("burst=0..3", |e| matches!(e, FaultPlanError::BadRange { .. })),
+            ("outage=120+45s", |e| {
+                matches!(e, FaultPlanError::BadDuration { .. })
+            }),
+            ("outage=120s", |e| {
+                matches!(e, FaultPlanError::BadRange { .. })
+            }),
+            ("latency=400ms..50ms", |e| {
+                matches!(e, FaultPlanError::BadRange { .. })
+            }),
+            ("latency=5parsecs", |e| {
+                matches!(e, FaultPlanError::BadDuration { .. })
+            }),
+            ("burst=0..3", |e| {
+                matches!(e, FaultPlanError::BadRange { .. })
+            }),
             ("burst=x", |e| matches!(e, FaultPlanError::BadRange { .. })),
             ("slow=0.1", |e| matches!(e, FaultPlanError::BadRange { .. })),
-            ("reset=0.6,hang=0.6", |e| matches!(e, FaultPlanError::TooManyFaults { .. })),
+            ("reset=0.6,hang=0.6", |e| {
+                matches!(e, FaultPlanError::TooManyFaults { .. })
+            }),
         ];
         for (s, check) in cases {
             let err = FaultPlan::parse(s).unwrap_err();
@@ -627,12 +670,18 @@ mod tests {
             assert!(!alloc::format!("{err}").is_empty());
         }
         let msg = alloc::format!("{}", FaultPlan::parse("5xx=2").unwrap_err());
-        assert!(msg.contains("5xx") && msg.contains('2') && msg.contains("between 0 and 1"), "{msg}");
+        assert!(
+            msg.contains("5xx") && msg.contains('2') && msg.contains("between 0 and 1"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn outage_windows_are_half_open() {
-        let o = Outage { start: Duration::from_secs(120), length: Duration::from_secs(45) };
+        let o = Outage {
+            start: Duration::from_secs(120),
+            length: Duration::from_secs(45),
+        };
         assert!(!o.contains(Duration::from_millis(119_999)));
         assert!(o.contains(Duration::from_secs(120)));
         assert!(o.contains(Duration::from_millis(164_999)));

@@ -194,7 +194,9 @@ impl Operation {
         match self {
             Operation::Start | Operation::Migrate => s == Status::Exited,
             Operation::Stop | Operation::Restart => s == Status::Running,
-            Operation::Delete => !matches!(s, Status::ToRemove | Status::Removing | Status::Removed),
+            Operation::Delete => {
+                !matches!(s, Status::ToRemove | Status::Removing | Status::Removed)
+            }
         }
     }
 
@@ -283,11 +285,21 @@ const PULL_ERRORS: [&str; 3] = [
 impl Draws<'_> {
     /// Lays out `queued → middle... → running` (or `→ exited` with an error)
     /// starting at `now`. Draws a fixed number of values whatever the outcome.
-    fn startup(&mut self, now: Instant, queued: Status, middle: &[(Status, DurationRange)], force_fail: bool) -> (Status, VecDeque<Step>, Duration) {
+    fn startup(
+        &mut self,
+        now: Instant,
+        queued: Status,
+        middle: &[(Status, DurationRange)],
+        force_fail: bool,
+    ) -> (Status, VecDeque<Step>, Duration) {
         let mut at = now.saturating_add(self.timings.queued.draw(self.rng));
         let mut steps = VecDeque::new();
         for (status, range) in middle {
-            steps.push_back(Step { status: *status, at, error: None });
+            steps.push_back(Step {
+                status: *status,
+                at,
+                error: None,
+            });
             at = at.saturating_add(range.draw(self.rng));
         }
         let fails = self.rng.chance(self.failure_probability) | force_fail;
@@ -300,17 +312,27 @@ impl Draws<'_> {
                 at,
                 error: Some(StatusError {
                     state: String::from(state.as_str()),
-                    message: String::from(PULL_ERRORS.get(which).copied().unwrap_or("startup failed")),
+                    message: String::from(
+                        PULL_ERRORS.get(which).copied().unwrap_or("startup failed"),
+                    ),
                 }),
             });
         } else {
-            steps.push_back(Step { status: Status::Running, at, error: None });
+            steps.push_back(Step {
+                status: Status::Running,
+                at,
+                error: None,
+            });
         }
         (queued, steps, warmup)
     }
 
     /// The plan of a new instance.
-    pub(crate) fn create(&mut self, now: Instant, image_url: &str) -> (Status, VecDeque<Step>, Duration) {
+    pub(crate) fn create(
+        &mut self,
+        now: Instant,
+        image_url: &str,
+    ) -> (Status, VecDeque<Step>, Duration) {
         let t = *self.timings;
         self.startup(
             now,
@@ -326,7 +348,9 @@ impl Instance {
     /// instance has reached `removed` (the caller drops it).
     pub(crate) fn advance(&mut self, now: Instant) -> bool {
         while self.steps.front().is_some_and(|s| s.at <= now) {
-            let Some(step) = self.steps.pop_front() else { break };
+            let Some(step) = self.steps.pop_front() else {
+                break;
+            };
             self.status = step.status;
             match step.status {
                 Status::Running => {
@@ -352,7 +376,12 @@ impl Instance {
     }
 
     /// Begins `op` at `now`, or explains why the state does not allow it.
-    pub(crate) fn begin(&mut self, op: Operation, now: Instant, d: &mut Draws<'_>) -> Result<(), String> {
+    pub(crate) fn begin(
+        &mut self,
+        op: Operation,
+        now: Instant,
+        d: &mut Draws<'_>,
+    ) -> Result<(), String> {
         if !op.allowed_from(self.status) {
             return Err(alloc::format!(
                 "invalid state change: cannot {} instance {} while it is {} (it must be {})",
@@ -364,14 +393,36 @@ impl Instance {
         }
         let t = *d.timings;
         let (first, steps, warmup) = match op {
-            Operation::Start => d.startup(now, Status::ToStart, &[(Status::Starting, t.starting)], self.image_url.contains("sim-fail")),
-            Operation::Restart => d.startup(now, Status::ToRestart, &[(Status::Restarting, t.restarting)], self.image_url.contains("sim-fail")),
-            Operation::Stop => (Status::ToStop, shutdown(now, d, Status::Stopping, t.stopping, Status::Exited), Duration::ZERO),
-            Operation::Delete => (Status::ToRemove, shutdown(now, d, Status::Removing, t.removing, Status::Removed), Duration::ZERO),
+            Operation::Start => d.startup(
+                now,
+                Status::ToStart,
+                &[(Status::Starting, t.starting)],
+                self.image_url.contains("sim-fail"),
+            ),
+            Operation::Restart => d.startup(
+                now,
+                Status::ToRestart,
+                &[(Status::Restarting, t.restarting)],
+                self.image_url.contains("sim-fail"),
+            ),
+            Operation::Stop => (
+                Status::ToStop,
+                shutdown(now, d, Status::Stopping, t.stopping, Status::Exited),
+                Duration::ZERO,
+            ),
+            Operation::Delete => (
+                Status::ToRemove,
+                shutdown(now, d, Status::Removing, t.removing, Status::Removed),
+                Duration::ZERO,
+            ),
             Operation::Migrate => {
                 let at = now.saturating_add(t.migrating.draw(d.rng));
                 let mut steps = VecDeque::new();
-                steps.push_back(Step { status: Status::Exited, at, error: None });
+                steps.push_back(Step {
+                    status: Status::Exited,
+                    at,
+                    error: None,
+                });
                 (Status::Migrating, steps, Duration::ZERO)
             }
         };
@@ -386,12 +437,26 @@ impl Instance {
     }
 }
 
-fn shutdown(now: Instant, d: &mut Draws<'_>, middle: Status, range: DurationRange, last: Status) -> VecDeque<Step> {
+fn shutdown(
+    now: Instant,
+    d: &mut Draws<'_>,
+    middle: Status,
+    range: DurationRange,
+    last: Status,
+) -> VecDeque<Step> {
     let at = now.saturating_add(d.timings.queued.draw(d.rng));
     let end = at.saturating_add(range.draw(d.rng));
     let mut steps = VecDeque::new();
-    steps.push_back(Step { status: middle, at, error: None });
-    steps.push_back(Step { status: last, at: end, error: None });
+    steps.push_back(Step {
+        status: middle,
+        at,
+        error: None,
+    });
+    steps.push_back(Step {
+        status: last,
+        at: end,
+        error: None,
+    });
     steps
 }
 
@@ -411,16 +476,26 @@ mod tests {
     fn startup_steps_are_ordered_and_bounded() {
         let timings = Timings::default();
         let mut rng = Rng::new(3);
-        let mut d = Draws { rng: &mut rng, timings: &timings, failure_probability: 0.0 };
+        let mut d = Draws {
+            rng: &mut rng,
+            timings: &timings,
+            failure_probability: 0.0,
+        };
         let now = Instant::from_millis(1000);
         let (first, steps, _) = d.create(now, "nginx");
         assert_eq!(first, Status::ToCreate);
         let statuses: Vec<Status> = steps.iter().map(|s| s.status).collect();
-        assert_eq!(statuses, [Status::Creating, Status::Pulling, Status::Running]);
+        assert_eq!(
+            statuses,
+            [Status::Creating, Status::Pulling, Status::Running]
+        );
         let ats: Vec<Instant> = steps.iter().map(|s| s.at).collect();
         assert!(ats.windows(2).all(|w| w[0] <= w[1]));
         let total = ats[2] - now;
-        assert!(total >= Duration::from_secs(26) && total <= Duration::from_secs(143), "{total}");
+        assert!(
+            total >= Duration::from_secs(26) && total <= Duration::from_secs(143),
+            "{total}"
+        );
         let (_, steps, _) = d.create(now, "registry/sim-fail:latest");
         let last = steps.back().unwrap();
         assert_eq!(last.status, Status::Exited);

@@ -18,7 +18,9 @@ pub(crate) fn split_target(target: &str) -> (&str, &str) {
     let mut rest = target;
     for scheme in ["http://", "https://"] {
         if let Some(after) = rest.strip_prefix(scheme) {
-            rest = after.find('/').map_or("/", |i| after.get(i..).unwrap_or("/"));
+            rest = after
+                .find('/')
+                .map_or("/", |i| after.get(i..).unwrap_or("/"));
         }
     }
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
@@ -81,9 +83,11 @@ impl Query {
     pub(crate) fn uint(&self, name: &str) -> Result<Option<u64>, HttpResponse> {
         match self.get(name) {
             None => Ok(None),
-            Some(v) => v.trim().parse::<u64>().map(Some).map_err(|_| {
-                invalid(&alloc::format!("{name} must be a non-negative integer"))
-            }),
+            Some(v) => v
+                .trim()
+                .parse::<u64>()
+                .map(Some)
+                .map_err(|_| invalid(&alloc::format!("{name} must be a non-negative integer"))),
         }
     }
 }
@@ -186,7 +190,10 @@ mod tests {
 
     #[test]
     fn targets_split_with_or_without_prefix_and_host() {
-        assert_eq!(split_target("/v1/gpu/instance?instanceId=a"), ("/v1/gpu/instance", "instanceId=a"));
+        assert_eq!(
+            split_target("/v1/gpu/instance?instanceId=a"),
+            ("/v1/gpu/instance", "instanceId=a")
+        );
         assert_eq!(
             split_target("https://api.novita.ai/gpu-instance/openapi/v1/clusters/"),
             ("/v1/clusters", "")

@@ -143,7 +143,11 @@ impl fmt::Display for SimConfigError {
                 "sim {field} is {}..{}; its minimum must not exceed its maximum",
                 range.min, range.max
             ),
-            SimConfigError::OutOfRange { field, value, allowed } => {
+            SimConfigError::OutOfRange {
+                field,
+                value,
+                allowed,
+            } => {
                 write!(f, "sim {field} is {value}; it must be {allowed}")
             }
         }
@@ -179,13 +183,35 @@ impl SimConfig {
             });
         }
         let ints = [
-            ("max_page_size", self.max_page_size, 1, 10_000, "between 1 and 10000"),
-            ("default_page_size", self.default_page_size, 1, self.max_page_size, "between 1 and max_page_size"),
-            ("max_instances", self.max_instances, 1, 100_000, "between 1 and 100000"),
+            (
+                "max_page_size",
+                self.max_page_size,
+                1,
+                10_000,
+                "between 1 and 10000",
+            ),
+            (
+                "default_page_size",
+                self.default_page_size,
+                1,
+                self.max_page_size,
+                "between 1 and max_page_size",
+            ),
+            (
+                "max_instances",
+                self.max_instances,
+                1,
+                100_000,
+                "between 1 and 100000",
+            ),
         ];
         for (field, v, lo, hi, allowed) in ints {
             if v < lo || v > hi {
-                return Err(SimConfigError::OutOfRange { field, value: f64::from(v), allowed });
+                return Err(SimConfigError::OutOfRange {
+                    field,
+                    value: f64::from(v),
+                    allowed,
+                });
             }
         }
         Ok(())
@@ -333,7 +359,11 @@ impl Simulator {
     /// The current status of instance `id`, as of the last `handle`/`advance`.
     #[must_use]
     pub fn instance_status(&self, id: &str) -> Option<Status> {
-        self.model.instances.iter().find(|i| i.id == id).map(|i| i.status)
+        self.model
+            .instances
+            .iter()
+            .find(|i| i.id == id)
+            .map(|i| i.status)
     }
 
     /// Counters so far.
@@ -352,7 +382,11 @@ impl Simulator {
     /// Changes only on `handle` (a lifecycle operation) or `advance`.
     #[must_use]
     pub fn next_change(&self) -> Option<Instant> {
-        self.model.instances.iter().filter_map(|i| i.next_change()).min()
+        self.model
+            .instances
+            .iter()
+            .filter_map(|i| i.next_change())
+            .min()
     }
 
     // ---- inputs -------------------------------------------------------------
@@ -385,13 +419,22 @@ impl Simulator {
             }
             Decision::ServerError(status) => {
                 f.server_error += 1;
-                SimReply::Respond { after, response: server_error(status) }
+                SimReply::Respond {
+                    after,
+                    response: server_error(status),
+                }
             }
             Decision::RateLimited(retry_after) => {
                 f.rate_limited += 1;
-                let mut response = json::error(429, "RATE_LIMIT_EXCEEDED", "too many requests, please retry later");
+                let mut response = json::error(
+                    429,
+                    "RATE_LIMIT_EXCEEDED",
+                    "too many requests, please retry later",
+                );
                 if let Some(secs) = retry_after {
-                    response.headers.set("Retry-After", alloc::format!("{secs}"));
+                    response
+                        .headers
+                        .set("Retry-After", alloc::format!("{secs}"));
                 }
                 SimReply::Respond { after, response }
             }
@@ -408,7 +451,10 @@ impl Simulator {
                 if reset {
                     SimReply::Reset { after }
                 } else {
-                    SimReply::Respond { after, response: server_error(503) }
+                    SimReply::Respond {
+                        after,
+                        response: server_error(503),
+                    }
                 }
             }
             Decision::Truncate { garble, noise } => {
@@ -445,7 +491,11 @@ impl Simulator {
 fn server_error(status: u16) -> HttpResponse {
     match status {
         502 | 504 => {
-            let title = if status == 502 { "502 Bad Gateway" } else { "504 Gateway Time-out" };
+            let title = if status == 502 {
+                "502 Bad Gateway"
+            } else {
+                "504 Gateway Time-out"
+            };
             let body = alloc::format!(
                 "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
             );
@@ -454,7 +504,11 @@ fn server_error(status: u16) -> HttpResponse {
             r
         }
         500 => json::error(500, "INTERNAL_SERVER_ERROR", "internal server error"),
-        _ => json::error(status, "SERVICE_UNAVAILABLE", "service temporarily unavailable"),
+        _ => json::error(
+            status,
+            "SERVICE_UNAVAILABLE",
+            "service temporarily unavailable",
+        ),
     }
 }
 

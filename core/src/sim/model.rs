@@ -141,7 +141,13 @@ pub(crate) struct Model {
 
 fn slug(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect()
 }
 
@@ -176,7 +182,13 @@ impl Model {
             })
             .collect();
         let created = config.unix_time_at_start;
-        let t = |id: &str, name: &str, image: &str, ports: &[(&str, &[u16])], envs: &[(&str, &str)], cuda: &str, desc: &str| Template {
+        let t = |id: &str,
+                 name: &str,
+                 image: &str,
+                 ports: &[(&str, &[u16])],
+                 envs: &[(&str, &str)],
+                 cuda: &str,
+                 desc: &str| Template {
             id: id.to_string(),
             name: name.to_string(),
             kind: "instance".to_string(),
@@ -186,19 +198,73 @@ impl Model {
             start_command: String::new(),
             entrypoint: String::new(),
             rootfs_size: 60,
-            ports: ports.iter().map(|(k, p)| (k.to_string(), p.to_vec())).collect(),
-            envs: envs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ports: ports
+                .iter()
+                .map(|(k, p)| (k.to_string(), p.to_vec()))
+                .collect(),
+            envs: envs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             min_cuda_version: cuda.to_string(),
             description: desc.to_string(),
             created_at: created,
         };
         let templates = alloc::vec![
-            t("1001", "PyTorch 2.3 Jupyter", "pytorch/pytorch:2.3.0-cuda12.1-cudnn8-runtime", &[("http", &[8888]), ("tcp", &[22])], &[], "12.1", "PyTorch with JupyterLab"),
-            t("1002", "ComfyUI", "ghcr.io/ai-dock/comfyui:latest", &[("http", &[8188])], &[], "12.1", "ComfyUI node editor"),
-            t("1003", "vLLM OpenAI server", "vllm/vllm-openai:v0.5.4", &[("http", &[8000])], &[("MODEL", "meta-llama/Meta-Llama-3-8B-Instruct")], "12.1", "OpenAI-compatible LLM server"),
-            t("1004", "CUDA 12.4 Ubuntu 22.04", "nvidia/cuda:12.4.1-devel-ubuntu22.04", &[("tcp", &[22])], &[], "12.4", "Bare CUDA development image"),
-            t("1005", "Stable Diffusion WebUI", "ghcr.io/ai-dock/stable-diffusion-webui:latest", &[("http", &[7860])], &[], "11.8", "AUTOMATIC1111 web UI"),
-            t("1006", "Ollama", "ollama/ollama:0.3.6", &[("http", &[11434])], &[], "11.8", "Ollama model server"),
+            t(
+                "1001",
+                "PyTorch 2.3 Jupyter",
+                "pytorch/pytorch:2.3.0-cuda12.1-cudnn8-runtime",
+                &[("http", &[8888]), ("tcp", &[22])],
+                &[],
+                "12.1",
+                "PyTorch with JupyterLab"
+            ),
+            t(
+                "1002",
+                "ComfyUI",
+                "ghcr.io/ai-dock/comfyui:latest",
+                &[("http", &[8188])],
+                &[],
+                "12.1",
+                "ComfyUI node editor"
+            ),
+            t(
+                "1003",
+                "vLLM OpenAI server",
+                "vllm/vllm-openai:v0.5.4",
+                &[("http", &[8000])],
+                &[("MODEL", "meta-llama/Meta-Llama-3-8B-Instruct")],
+                "12.1",
+                "OpenAI-compatible LLM server"
+            ),
+            t(
+                "1004",
+                "CUDA 12.4 Ubuntu 22.04",
+                "nvidia/cuda:12.4.1-devel-ubuntu22.04",
+                &[("tcp", &[22])],
+                &[],
+                "12.4",
+                "Bare CUDA development image"
+            ),
+            t(
+                "1005",
+                "Stable Diffusion WebUI",
+                "ghcr.io/ai-dock/stable-diffusion-webui:latest",
+                &[("http", &[7860])],
+                &[],
+                "11.8",
+                "AUTOMATIC1111 web UI"
+            ),
+            t(
+                "1006",
+                "Ollama",
+                "ollama/ollama:0.3.6",
+                &[("http", &[11434])],
+                &[],
+                "11.8",
+                "Ollama model server"
+            ),
         ];
         Model {
             config,
@@ -232,7 +298,9 @@ impl Model {
     pub(crate) fn new_hex_id(&mut self) -> String {
         loop {
             let id = alloc::format!("{:016x}", self.id_rng.next_u64());
-            if !self.instances.iter().any(|i| i.id == id) && !self.storages.iter().any(|s| s.id == id) {
+            if !self.instances.iter().any(|i| i.id == id)
+                && !self.storages.iter().any(|s| s.id == id)
+            {
                 return id;
             }
         }
@@ -248,8 +316,18 @@ impl Model {
 
     /// Begins `op` on instance `id`: `Ok(None)` unknown id, `Ok(Some(Err))`
     /// invalid state change.
-    pub(crate) fn operate(&mut self, id: &str, op: Operation, now: Instant) -> Option<Result<(), String>> {
-        let Model { instances, lifecycle_rng, config, .. } = self;
+    pub(crate) fn operate(
+        &mut self,
+        id: &str,
+        op: Operation,
+        now: Instant,
+    ) -> Option<Result<(), String>> {
+        let Model {
+            instances,
+            lifecycle_rng,
+            config,
+            ..
+        } = self;
         let inst = instances.iter_mut().find(|i| i.id == id)?;
         let mut d = Draws {
             rng: lifecycle_rng,
@@ -309,8 +387,16 @@ impl Model {
     }
 
     pub(crate) fn template_json(t: &Template) -> Value {
-        let ports: Vec<Value> = t.ports.iter().map(|(k, p)| json!({ "type": k, "ports": p })).collect();
-        let envs: Vec<Value> = t.envs.iter().map(|(k, v)| json!({ "key": k, "value": v })).collect();
+        let ports: Vec<Value> = t
+            .ports
+            .iter()
+            .map(|(k, p)| json!({ "type": k, "ports": p }))
+            .collect();
+        let envs: Vec<Value> = t
+            .envs
+            .iter()
+            .map(|(k, v)| json!({ "key": k, "value": v }))
+            .collect();
         json!({
             "Id": t.id,
             "name": t.name,
@@ -369,7 +455,11 @@ impl Model {
                 }
             })
             .collect();
-        let envs: Vec<Value> = i.envs.iter().map(|(k, v)| json!({ "key": k, "value": v })).collect();
+        let envs: Vec<Value> = i
+            .envs
+            .iter()
+            .map(|(k, v)| json!({ "key": k, "value": v }))
+            .collect();
         let storages: Vec<Value> = i
             .network_storages
             .iter()

@@ -26,7 +26,11 @@ pub(crate) fn route(m: &mut Model, req: &HttpRequest, now: Instant) -> HttpRespo
         .and_then(|v| v.strip_prefix("Bearer "))
         .is_some_and(|k| k.trim() == m.config.api_key);
     if !authorised {
-        return error(401, "UNAUTHORIZED", "missing or invalid API key in the Authorization header");
+        return error(
+            401,
+            "UNAUTHORIZED",
+            "missing or invalid API key in the Authorization header",
+        );
     }
     let (path, query) = split_target(&req.path_and_query);
     let q = Query::parse(query);
@@ -87,9 +91,17 @@ const ROUTES: [&str; 22] = [
 
 fn unknown_route(method: Method, path: &str) -> HttpResponse {
     if ROUTES.contains(&path) {
-        error(405, "METHOD_NOT_ALLOWED", &alloc::format!("{method} is not allowed on {path}"))
+        error(
+            405,
+            "METHOD_NOT_ALLOWED",
+            &alloc::format!("{method} is not allowed on {path}"),
+        )
     } else {
-        error(404, "NOT_FOUND", &alloc::format!("no such endpoint: {method} {path}"))
+        error(
+            404,
+            "NOT_FOUND",
+            &alloc::format!("no such endpoint: {method} {path}"),
+        )
     }
 }
 
@@ -99,18 +111,29 @@ fn not_found(reason: &str, what: &str, id: &str) -> HttpResponse {
 
 /// `(pageSize, pageNum)` with pageNum 1-based (0 counts as 1), pageSize 0 =
 /// the default, clamped to the maximum.
-fn paging(m: &Model, q: &Query, size_key: &str, num_key: &str, required: bool) -> Result<(usize, usize), HttpResponse> {
+fn paging(
+    m: &Model,
+    q: &Query,
+    size_key: &str,
+    num_key: &str,
+    required: bool,
+) -> Result<(usize, usize), HttpResponse> {
     let size = q.uint(size_key)?;
     let num = q.uint(num_key)?;
     if required && (size.is_none() || num.is_none()) {
-        return Err(invalid(&alloc::format!("{size_key} and {num_key} are required")));
+        return Err(invalid(&alloc::format!(
+            "{size_key} and {num_key} are required"
+        )));
     }
     let size = match size.unwrap_or(0) {
         0 => u64::from(m.config.default_page_size),
         n => n.min(u64::from(m.config.max_page_size)),
     };
     let num = num.unwrap_or(1).max(1);
-    Ok((usize::try_from(size).unwrap_or(usize::MAX), usize::try_from(num).unwrap_or(usize::MAX)))
+    Ok((
+        usize::try_from(size).unwrap_or(usize::MAX),
+        usize::try_from(num).unwrap_or(usize::MAX),
+    ))
 }
 
 fn page<T>(items: &[T], size: usize, num: usize) -> &[T] {
@@ -133,7 +156,9 @@ fn products(m: &Model, q: &Query) -> Reply {
     }
     let billing = q.get("billingMethod").unwrap_or("onDemand");
     if !BILLING.contains(&billing) {
-        return Err(invalid("billingMethod must be one of onDemand, monthly, spot"));
+        return Err(invalid(
+            "billingMethod must be one of onDemand, monthly, spot",
+        ));
     }
     let cluster = q.get("clusterId");
     if let Some(c) = cluster
@@ -172,12 +197,19 @@ fn templates(m: &Model, q: &Query) -> Reply {
         .filter(|t| kind.is_none_or(|k| t.kind == k))
         .filter(|t| channel.is_none_or(|c| t.channel == c))
         .collect();
-    let items: Vec<Value> = page(&all, size, num).iter().map(|t| Model::template_json(t)).collect();
-    Ok(ok(&json!({ "template": items, "pageSize": size, "pageNum": num, "total": all.len() })))
+    let items: Vec<Value> = page(&all, size, num)
+        .iter()
+        .map(|t| Model::template_json(t))
+        .collect();
+    Ok(ok(
+        &json!({ "template": items, "pageSize": size, "pageNum": num, "total": all.len() }),
+    ))
 }
 
 fn template_get(m: &Model, q: &Query) -> Reply {
-    let id = q.get("templateId").ok_or_else(|| invalid("templateId is required"))?;
+    let id = q
+        .get("templateId")
+        .ok_or_else(|| invalid("templateId is required"))?;
     let t = m
         .templates
         .iter()
@@ -188,20 +220,28 @@ fn template_get(m: &Model, q: &Query) -> Reply {
 
 fn check_len(key: &str, s: &str, max: usize) -> Result<(), HttpResponse> {
     if s.chars().count() > max {
-        return Err(invalid(&alloc::format!("{key} must be at most {max} characters")));
+        return Err(invalid(&alloc::format!(
+            "{key} must be at most {max} characters"
+        )));
     }
     Ok(())
 }
 
 fn parse_envs(v: Option<&Value>) -> Result<Vec<(String, String)>, HttpResponse> {
-    let Some(v) = v.filter(|v| !v.is_null()) else { return Ok(Vec::new()) };
-    let arr = v.as_array().ok_or_else(|| invalid("envs must be a list of {key, value}"))?;
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return Ok(Vec::new());
+    };
+    let arr = v
+        .as_array()
+        .ok_or_else(|| invalid("envs must be a list of {key, value}"))?;
     if arr.len() > 100 {
         return Err(invalid("envs must have at most 100 entries"));
     }
     arr.iter()
         .map(|e| {
-            let o = e.as_object().ok_or_else(|| invalid("envs must be a list of {key, value}"))?;
+            let o = e
+                .as_object()
+                .ok_or_else(|| invalid("envs must be a list of {key, value}"))?;
             let key = req_str(o, "key").map_err(|_| invalid("every env needs a non-empty key"))?;
             let value = opt_str(o, "value")?.unwrap_or_default();
             Ok((key, value))
@@ -243,14 +283,25 @@ fn template_create(m: &mut Model, body: Option<&[u8]>, now: Instant) -> Reply {
     }
     let mut ports = Vec::new();
     if let Some(list) = t.get("ports").filter(|v| !v.is_null()) {
-        let list = list.as_array().ok_or_else(|| invalid("ports must be a list of {type, ports}"))?;
+        let list = list
+            .as_array()
+            .ok_or_else(|| invalid("ports must be a list of {type, ports}"))?;
         for p in list {
-            let o = p.as_object().ok_or_else(|| invalid("ports must be a list of {type, ports}"))?;
+            let o = p
+                .as_object()
+                .ok_or_else(|| invalid("ports must be a list of {type, ports}"))?;
             let kind = port_type(&opt_str(o, "type")?.unwrap_or_default())?;
-            let nums = o.get("ports").and_then(Value::as_array).ok_or_else(|| invalid("ports[].ports must be a list of integers"))?;
+            let nums = o
+                .get("ports")
+                .and_then(Value::as_array)
+                .ok_or_else(|| invalid("ports[].ports must be a list of integers"))?;
             let nums = nums
                 .iter()
-                .map(|n| n.as_i64().ok_or_else(|| invalid("ports[].ports must be a list of integers")).and_then(port_number))
+                .map(|n| {
+                    n.as_i64()
+                        .ok_or_else(|| invalid("ports[].ports must be a list of integers"))
+                        .and_then(port_number)
+                })
                 .collect::<Result<Vec<u16>, _>>()?;
             ports.push((kind, nums));
         }
@@ -286,7 +337,11 @@ fn template_delete(m: &mut Model, body: Option<&[u8]>) -> Reply {
         .position(|t| t.id == id)
         .ok_or_else(|| not_found("TEMPLATE_NOT_FOUND", "template", &id))?;
     if m.templates.get(at).is_some_and(|t| t.channel != "private") {
-        return Err(error(403, "FORBIDDEN", "only private templates can be deleted"));
+        return Err(error(
+            403,
+            "FORBIDDEN",
+            "only private templates can be deleted",
+        ));
     }
     m.templates.remove(at);
     Ok(ok(&json!({ "templateId": id })))
@@ -311,7 +366,12 @@ fn auth_save(m: &mut Model, body: Option<&[u8]>) -> Reply {
     } else {
         let id = m.next_auth_id.to_string();
         m.next_auth_id = m.next_auth_id.saturating_add(1);
-        m.auths.push(RegistryAuth { id, name, username, password });
+        m.auths.push(RegistryAuth {
+            id,
+            name,
+            username,
+            password,
+        });
     }
     Ok(ok(&json!({})))
 }
@@ -334,7 +394,10 @@ const STORAGE_SIZES: core::ops::RangeInclusive<i64> = 10..=10_240;
 
 fn storages(m: &Model, q: &Query) -> Reply {
     let (size, num) = paging(m, q, "pageSize", "pageNo", false)?;
-    let items: Vec<Value> = page(&m.storages, size, num).iter().map(Model::storage_json).collect();
+    let items: Vec<Value> = page(&m.storages, size, num)
+        .iter()
+        .map(Model::storage_json)
+        .collect();
     Ok(ok(&json!({ "data": items, "total": m.storages.len() })))
 }
 
@@ -351,11 +414,19 @@ fn storage_create(m: &mut Model, body: Option<&[u8]>) -> Reply {
         .cluster(&cluster_id)
         .ok_or_else(|| invalid(&alloc::format!("clusterId {cluster_id} does not exist")))?;
     if !cluster.support_network_storage {
-        return Err(invalid(&alloc::format!("cluster {cluster_id} does not support network storage")));
+        return Err(invalid(&alloc::format!(
+            "cluster {cluster_id} does not support network storage"
+        )));
     }
     let cluster_name = cluster.name.clone();
     let id = m.new_hex_id();
-    m.storages.push(NetworkStorage { id: id.clone(), name, size_gb: size as u32, cluster_id, cluster_name });
+    m.storages.push(NetworkStorage {
+        id: id.clone(),
+        name,
+        size_gb: size as u32,
+        cluster_id,
+        cluster_name,
+    });
     Ok(ok(&json!({ "storageId": id })))
 }
 
@@ -395,8 +466,15 @@ fn storage_delete(m: &mut Model, body: Option<&[u8]>) -> Reply {
         .iter()
         .position(|s| s.id == id)
         .ok_or_else(|| not_found("RESOURCE_NOT_FOUND", "network storage", &id))?;
-    if m.instances.iter().any(|i| i.network_storages.iter().any(|(s, _)| *s == id)) {
-        return Err(error(400, "CONFLICT", "network storage is mounted by an instance"));
+    if m.instances
+        .iter()
+        .any(|i| i.network_storages.iter().any(|(s, _)| *s == id))
+    {
+        return Err(error(
+            400,
+            "CONFLICT",
+            "network storage is mounted by an instance",
+        ));
     }
     m.storages.remove(at);
     Ok(ok(&json!({})))
@@ -409,7 +487,10 @@ fn parse_ports(s: &str) -> Result<Vec<Port>, HttpResponse> {
     let mut out: Vec<Port> = Vec::new();
     for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
         let (num, kind) = item.split_once('/').unwrap_or((item, "http"));
-        let num: i64 = num.trim().parse().map_err(|_| invalid(&alloc::format!("port {item} is not a number")))?;
+        let num: i64 = num
+            .trim()
+            .parse()
+            .map_err(|_| invalid(&alloc::format!("port {item} is not a number")))?;
         let port = port_number(num)?;
         let kind = port_type(kind.trim())?;
         if out.iter().any(|p| p.port == port) {
@@ -454,52 +535,95 @@ fn instance_create(m: &mut Model, body: Option<&[u8]>, now: Instant) -> Reply {
     }
     let ports = parse_ports(&opt_str(&b, "ports")?.unwrap_or_default())?;
     let envs = parse_envs(b.get("envs"))?;
-    let billing = opt_str(&b, "billingMode")?.filter(|s| !s.is_empty()).unwrap_or_else(|| "onDemand".to_string());
+    let billing = opt_str(&b, "billingMode")?
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "onDemand".to_string());
     if !BILLING.contains(&billing.as_str()) {
-        return Err(invalid("billingMode must be one of onDemand, monthly, spot"));
+        return Err(invalid(
+            "billingMode must be one of onDemand, monthly, spot",
+        ));
     }
     if billing == "monthly" {
         let month = opt_int(&b, "month")?.unwrap_or(0);
         if !(1..=12).contains(&month) {
-            return Err(invalid("month must be between 1 and 12 for monthly billing"));
+            return Err(invalid(
+                "month must be between 1 and 12 for monthly billing",
+            ));
         }
     }
     let _ = opt_bool(&b, "autoRenew")?;
     let image_auth_id = opt_str(&b, "imageAuthId")?.unwrap_or_default();
     if !image_auth_id.is_empty() && !m.auths.iter().any(|a| a.id == image_auth_id) {
-        return Err(error(400, "RESOURCE_NOT_FOUND", &alloc::format!("registry auth {image_auth_id} not found")));
+        return Err(error(
+            400,
+            "RESOURCE_NOT_FOUND",
+            &alloc::format!("registry auth {image_auth_id} not found"),
+        ));
     }
     let product = m
         .products
         .iter()
         .find(|p| p.id == product_id)
         .cloned()
-        .ok_or_else(|| error(400, "RESOURCE_NOT_FOUND", &alloc::format!("product {product_id} not found")))?;
-    let cluster_id = opt_str(&b, "clusterId")?.filter(|c| !c.is_empty()).unwrap_or_else(|| product.region.clone());
+        .ok_or_else(|| {
+            error(
+                400,
+                "RESOURCE_NOT_FOUND",
+                &alloc::format!("product {product_id} not found"),
+            )
+        })?;
+    let cluster_id = opt_str(&b, "clusterId")?
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| product.region.clone());
     let cluster = m
         .cluster(&cluster_id)
         .cloned()
         .ok_or_else(|| invalid(&alloc::format!("clusterId {cluster_id} does not exist")))?;
     if product.region != cluster.id {
-        return Err(error(400, "INSUFFICIENT_RESOURCE", &alloc::format!("product {product_id} is not offered in cluster {cluster_id}")));
+        return Err(error(
+            400,
+            "INSUFFICIENT_RESOURCE",
+            &alloc::format!("product {product_id} is not offered in cluster {cluster_id}"),
+        ));
     }
     if !product.deployable || gpu_num > i64::from(product.max_gpus) {
-        return Err(error(400, "INSUFFICIENT_RESOURCE", &alloc::format!("no capacity for {gpu_num} x {} in {cluster_id}", product.name)));
+        return Err(error(
+            400,
+            "INSUFFICIENT_RESOURCE",
+            &alloc::format!(
+                "no capacity for {gpu_num} x {} in {cluster_id}",
+                product.name
+            ),
+        ));
     }
     if billing == "spot" && product.spot_price == 0 {
-        return Err(invalid("billingMode spot is not available for this product"));
+        return Err(invalid(
+            "billingMode spot is not available for this product",
+        ));
     }
     let mut network_storages = Vec::new();
     if let Some(list) = b.get("networkStorages").filter(|v| !v.is_null()) {
-        let list = list.as_array().ok_or_else(|| invalid("networkStorages must be a list of {Id, mountPoint}"))?;
+        let list = list
+            .as_array()
+            .ok_or_else(|| invalid("networkStorages must be a list of {Id, mountPoint}"))?;
         for ns in list {
-            let o: &Map<String, Value> = ns.as_object().ok_or_else(|| invalid("networkStorages must be a list of {Id, mountPoint}"))?;
+            let o: &Map<String, Value> = ns
+                .as_object()
+                .ok_or_else(|| invalid("networkStorages must be a list of {Id, mountPoint}"))?;
             let id = req_str(o, "Id")?;
             let mount = opt_str(o, "mountPoint")?.unwrap_or_else(|| "/network".to_string());
             match m.storages.iter().find(|s| s.id == id) {
-                None => return Err(error(400, "RESOURCE_NOT_FOUND", &alloc::format!("network storage {id} not found"))),
+                None => {
+                    return Err(error(
+                        400,
+                        "RESOURCE_NOT_FOUND",
+                        &alloc::format!("network storage {id} not found"),
+                    ));
+                }
                 Some(s) if s.cluster_id != cluster.id => {
-                    return Err(invalid(&alloc::format!("network storage {id} is in another cluster")));
+                    return Err(invalid(&alloc::format!(
+                        "network storage {id} is in another cluster"
+                    )));
                 }
                 Some(_) => network_storages.push((id, mount)),
             }
@@ -507,13 +631,21 @@ fn instance_create(m: &mut Model, body: Option<&[u8]>, now: Instant) -> Reply {
     }
     let live = m.instances.len();
     if live >= m.config.max_instances as usize {
-        return Err(error(400, "CREATE_INSTANCE_LIMIT", &alloc::format!("at most {} instances per account", m.config.max_instances)));
+        return Err(error(
+            400,
+            "CREATE_INSTANCE_LIMIT",
+            &alloc::format!("at most {} instances per account", m.config.max_instances),
+        ));
     }
     let id = m.new_hex_id();
     let ssh_password = alloc::format!("{:016x}", m.id_rng.next_u64());
     let ssh_port = 30_000 + (m.id_rng.next_u64() % 30_000) as u16;
     let (status, steps, warmup) = {
-        let Model { lifecycle_rng, config, .. } = &mut *m;
+        let Model {
+            lifecycle_rng,
+            config,
+            ..
+        } = &mut *m;
         let mut d = super::instances::Draws {
             rng: lifecycle_rng,
             timings: &config.timings,
@@ -564,7 +696,9 @@ fn instances(m: &Model, q: &Query) -> Reply {
     let billing = q.get("billingMode").or_else(|| q.get("billingMethod"));
     let status = match q.get("status") {
         None => None,
-        Some(s) => Some(Status::parse(s).ok_or_else(|| invalid(&alloc::format!("status {s} is not a known instance status")))?),
+        Some(s) => Some(Status::parse(s).ok_or_else(|| {
+            invalid(&alloc::format!("status {s} is not a known instance status"))
+        })?),
     };
     let all: Vec<&Instance> = m
         .instances
@@ -575,12 +709,19 @@ fn instances(m: &Model, q: &Query) -> Reply {
         .filter(|i| billing.is_none_or(|b| i.billing_mode == b))
         .filter(|i| status.is_none_or(|s| i.status == s))
         .collect();
-    let items: Vec<Value> = page(&all, size, num).iter().map(|i| m.instance_json(i, false)).collect();
-    Ok(ok(&json!({ "instances": items, "pageSize": size, "pageNum": num, "total": all.len() })))
+    let items: Vec<Value> = page(&all, size, num)
+        .iter()
+        .map(|i| m.instance_json(i, false))
+        .collect();
+    Ok(ok(
+        &json!({ "instances": items, "pageSize": size, "pageNum": num, "total": all.len() }),
+    ))
 }
 
 fn instance_get(m: &Model, q: &Query) -> Reply {
-    let id = q.get("instanceId").ok_or_else(|| invalid("instanceId is required"))?;
+    let id = q
+        .get("instanceId")
+        .ok_or_else(|| invalid("instanceId is required"))?;
     let i = m
         .instances
         .iter()
@@ -604,11 +745,17 @@ fn instance_edit(m: &mut Model, body: Option<&[u8]>) -> Reply {
     let id = req_str(&b, "instanceId")?;
     let mut ports = None;
     if let Some(list) = b.get("ports").filter(|v| !v.is_null()) {
-        let list = list.as_array().ok_or_else(|| invalid("ports must be a list of {port, type}"))?;
+        let list = list
+            .as_array()
+            .ok_or_else(|| invalid("ports must be a list of {port, type}"))?;
         let mut out: Vec<Port> = Vec::new();
         for p in list {
-            let o = p.as_object().ok_or_else(|| invalid("ports must be a list of {port, type}"))?;
-            let port = port_number(opt_int(o, "port")?.ok_or_else(|| invalid("ports[].port is required"))?)?;
+            let o = p
+                .as_object()
+                .ok_or_else(|| invalid("ports must be a list of {port, type}"))?;
+            let port = port_number(
+                opt_int(o, "port")?.ok_or_else(|| invalid("ports[].port is required"))?,
+            )?;
             let kind = port_type(&opt_str(o, "type")?.unwrap_or_else(|| "http".to_string()))?;
             out.push(Port { port, kind });
         }
@@ -621,9 +768,18 @@ fn instance_edit(m: &mut Model, body: Option<&[u8]>) -> Reply {
     if !(0..=i64::from(MAX_ROOTFS)).contains(&expand) {
         return Err(invalid("expandRootDisk must be between 0 and 6144"));
     }
-    let inst = m.instance_mut(&id).ok_or_else(|| not_found("RESOURCE_NOT_FOUND", "instance", &id))?;
+    let inst = m
+        .instance_mut(&id)
+        .ok_or_else(|| not_found("RESOURCE_NOT_FOUND", "instance", &id))?;
     if !matches!(inst.status, Status::Running | Status::Exited) {
-        return Err(error(400, "INVALID_STATE_CHANGE", &alloc::format!("invalid state change: cannot edit instance {id} while it is {}", inst.status.as_str())));
+        return Err(error(
+            400,
+            "INVALID_STATE_CHANGE",
+            &alloc::format!(
+                "invalid state change: cannot edit instance {id} while it is {}",
+                inst.status.as_str()
+            ),
+        ));
     }
     let new_size = i64::from(inst.rootfs_size).saturating_add(expand);
     if new_size > i64::from(MAX_ROOTFS) {
