@@ -401,31 +401,31 @@ impl Simulator {
     /// What the server does with `request` arriving at `now`.
     pub fn handle(&mut self, request: &HttpRequest, now: Instant) -> SimReply {
         self.advance(now);
-        self.stats.requests = self.stats.requests.saturating_add(1);
+        bump(&mut self.stats.requests);
         let (after, slow) = self.faults.latency();
         if slow {
-            self.stats.faults.slow += 1;
+            bump(&mut self.stats.faults.slow);
         }
         let since_start = self.now.saturating_duration_since(self.start);
         let f = &mut self.stats.faults;
         match self.faults.decide(since_start) {
             Decision::Pass => {
                 let response = routes::route(&mut self.model, request, self.now);
-                self.stats.served += 1;
+                bump(&mut self.stats.served);
                 if response.is_success() {
-                    self.stats.succeeded += 1;
+                    bump(&mut self.stats.succeeded);
                 }
                 SimReply::Respond { after, response }
             }
             Decision::ServerError(status) => {
-                f.server_error += 1;
+                bump(&mut f.server_error);
                 SimReply::Respond {
                     after,
                     response: server_error(status),
                 }
             }
             Decision::RateLimited(retry_after) => {
-                f.rate_limited += 1;
+                bump(&mut f.rate_limited);
                 let mut response = json::error(
                     429,
                     "RATE_LIMIT_EXCEEDED",
@@ -439,15 +439,15 @@ impl Simulator {
                 SimReply::Respond { after, response }
             }
             Decision::Reset => {
-                f.reset += 1;
+                bump(&mut f.reset);
                 SimReply::Reset { after }
             }
             Decision::Hang => {
-                f.hang += 1;
+                bump(&mut f.hang);
                 SimReply::Hang
             }
             Decision::Outage { reset } => {
-                f.outage += 1;
+                bump(&mut f.outage);
                 if reset {
                     SimReply::Reset { after }
                 } else {
@@ -458,7 +458,7 @@ impl Simulator {
                 }
             }
             Decision::Truncate { garble, noise } => {
-                f.truncated += 1;
+                bump(&mut f.truncated);
                 let mut scratch = self.model.clone();
                 let mut response = routes::route(&mut scratch, request, self.now);
                 faults::damage(&mut response.body, garble, noise);
@@ -484,6 +484,11 @@ impl Simulator {
             _ => EndpointProbe::Down,
         }
     }
+}
+
+/// Adds one to a counter, saturating.
+fn bump(counter: &mut u64) {
+    *counter = counter.saturating_add(1);
 }
 
 /// A 5xx as a gateway or the API would send it: JSON for 500/503, an HTML
