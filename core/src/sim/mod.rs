@@ -23,7 +23,7 @@
 //!
 //! ## Order of events for one request
 //! 1. The clock moves to `now` (never backwards) and instances advance.
-//! 2. The fault layer ([`faults`]) decides from its own stream: outage window,
+//! 2. The fault layer ([`FaultPlan`]) decides from its own stream: outage window,
 //!    5xx burst, 429, reset, hang, truncation — or pass. A faulted request never
 //!    reaches the model, so it changes no state (a truncated answer is computed
 //!    on a scratch copy of the model and thrown away).
