@@ -38,6 +38,7 @@
 //! | [`limiter`] | GCRA, sliding-window log, keyed and concurrency limiters |
 //! | [`retry`] | backoff with jitter, `Retry-After`, retry budget, deadlines |
 //! | [`queue`] | bounded fair FIFO with priorities and deadlines |
+//! | `sim` (feature `sim`) | deterministic model of the Novita v1 API with a seeded fault plan |
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -51,6 +52,8 @@ pub mod retry;
 pub mod breaker;
 pub mod rng;
 pub mod secret;
+#[cfg(feature = "sim")]
+pub mod sim;
 pub mod time;
 
 pub use rng::Rng;
