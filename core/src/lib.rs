@@ -37,12 +37,14 @@
 //! | [`limiter`] | GCRA, sliding-window log, keyed and concurrency limiters |
 //! | [`retry`] | backoff with jitter, `Retry-After`, retry budget, deadlines |
 //! | [`queue`] | bounded fair FIFO with priorities and deadlines |
+//! | [`api`] | Novita v1 endpoints: typed request builders, lenient response parsers, validation, paging |
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 extern crate alloc;
 
+pub mod api;
 pub mod http;
 pub mod rng;
 pub mod secret;
