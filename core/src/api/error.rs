@@ -164,7 +164,7 @@ impl ApiError {
                     .headers
                     .get("retry-after")
                     .map(|v| String::from(v.trim())),
-                body: String::from_utf8_lossy(cut).into_owned(),
+                body: lossy_prefix(cut),
                 ..Details::default()
             }),
         }
@@ -203,7 +203,8 @@ impl ApiError {
         self.details.retry_after.as_deref()
     }
 
-    /// The first [`RAW_BODY_LIMIT`] bytes of the body, lossily decoded as UTF-8.
+    /// The start of the body, lossily decoded as UTF-8, at most
+    /// [`RAW_BODY_LIMIT`] bytes long.
     #[must_use]
     pub fn body(&self) -> &str {
         &self.details.body
@@ -297,6 +298,18 @@ fn classify(status: u16, e: &ApiError) -> ApiErrorKind {
         return *kind;
     }
     ApiErrorKind::BadRequest
+}
+
+/// `bytes` decoded lossily, cut to at most [`RAW_BODY_LIMIT`] bytes on a char
+/// boundary (each invalid byte becomes a 3-byte U+FFFD, so decoding can grow).
+fn lossy_prefix(bytes: &[u8]) -> String {
+    let mut s = String::from_utf8_lossy(bytes).into_owned();
+    let mut end = s.len().min(RAW_BODY_LIMIT);
+    while !s.is_char_boundary(end) {
+        end = end.saturating_sub(1);
+    }
+    s.truncate(end);
+    s
 }
 
 fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
@@ -479,13 +492,23 @@ mod tests {
         assert!(format!("{e}").contains("retry after 7"));
     }
 
+    /// Found by `parsers_never_panic_on_arbitrary_bytes`: every invalid byte
+    /// decodes to a 3-byte U+FFFD, so a lossy decode of 512 bytes could be
+    /// three times the limit.
+    #[test]
+    fn regression_invalid_bytes_do_not_grow_the_body_past_the_limit() {
+        let e = ApiError::from_response(&HttpResponse::new(500, vec![0xFF; 600]));
+        assert!(e.body().len() <= RAW_BODY_LIMIT);
+        assert!(e.body().starts_with('\u{FFFD}'));
+    }
+
     #[test]
     fn raw_body_is_truncated_lossily() {
         let mut body = vec![b'x'; 1000];
         body[RAW_BODY_LIMIT - 1] = 0xE2; // start of a 3-byte char cut in half
         let e = ApiError::from_response(&HttpResponse::new(500, body));
-        assert!(e.body().len() <= RAW_BODY_LIMIT + 3);
-        assert!(e.body().ends_with('\u{FFFD}'));
+        assert_eq!(e.body().len(), RAW_BODY_LIMIT - 1);
+        assert!(e.body().bytes().all(|b| b == b'x'));
         let e = ApiError::from_response(&HttpResponse::new(501, b"x".to_vec()));
         assert!(!e.is_retryable());
         assert_eq!(err(302, "").kind, ApiErrorKind::Unexpected);
