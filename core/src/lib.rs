@@ -39,6 +39,7 @@
 //! | [`retry`] | backoff with jitter, `Retry-After`, retry budget, deadlines |
 //! | [`queue`] | bounded fair FIFO with priorities and deadlines |
 //! | `sim` (feature `sim`) | deterministic model of the Novita v1 API with a seeded fault plan |
+//! | [`api`] | Novita v1 endpoints: typed request builders, lenient response parsers, validation, paging |
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -46,6 +47,7 @@
 extern crate alloc;
 
 pub mod config;
+pub mod api;
 pub mod http;
 pub mod queue;
 pub mod retry;

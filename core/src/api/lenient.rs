@@ -1,0 +1,237 @@
+//! Lenient serde helpers for Novita's loosely typed JSON.
+//!
+//! Novita sends numbers as strings as often as numbers, omits fields, and the
+//! public sources disagree on some shapes. Every response field in this module's
+//! users is read through one of these helpers, which never fail: a value of an
+//! unexpected type becomes `None` (or the field's default) instead of failing the
+//! whole response. The only thing that fails is a record that is not a JSON
+//! object at all.
+//!
+//! Use them as `#[serde(default, deserialize_with = "lenient::opt_u64")]`.
+
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+use crate::secret::Secret;
+
+/// Reads a non-negative integer from a number or a numeric string
+/// (`12`, `"12"`, `" 12 "`, `12.0`, `"12.4"` → 12). Negative, non-finite,
+/// non-numeric or out-of-range values give `None`.
+#[must_use]
+pub fn to_u64(v: &Value) -> Option<u64> {
+    match v {
+        Value::Number(n) => n.as_u64().or_else(|| n.as_f64().and_then(f64_to_u64)),
+        Value::String(s) => {
+            let t = s.trim();
+            t.parse::<u64>()
+                .ok()
+                .or_else(|| t.parse::<f64>().ok().and_then(f64_to_u64))
+        }
+        _ => None,
+    }
+}
+
+fn f64_to_u64(f: f64) -> Option<u64> {
+    // 1.8e19 is just below u64::MAX; beyond that the value is not an amount we
+    // can represent, so it is not a value at all.
+    if f.is_finite() && (0.0..1.8e19).contains(&f) {
+        // Round half up without `f64::round` (which needs std).
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let r = (f + 0.5) as u64;
+        Some(r)
+    } else {
+        None
+    }
+}
+
+/// Reads a number (or numeric string) as `f64`; non-finite values give `None`.
+#[must_use]
+pub fn to_f64(v: &Value) -> Option<f64> {
+    let f = match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    }?;
+    f.is_finite().then_some(f)
+}
+
+/// Reads a string; numbers and booleans are accepted and written out
+/// (`12` → `"12"`). `null`, arrays and objects give `None`.
+#[must_use]
+pub fn to_string(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Reads a boolean from `true`/`false`, `"true"`/`"false"` (any case), `1`/`0`
+/// and `"1"`/`"0"`.
+#[must_use]
+pub fn to_bool(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::Number(n) => match n.as_u64() {
+            Some(0) => Some(false),
+            Some(1) => Some(true),
+            _ => None,
+        },
+        Value::String(s) => {
+            let t = s.trim();
+            if t.eq_ignore_ascii_case("true") || t == "1" {
+                Some(true)
+            } else if t.eq_ignore_ascii_case("false") || t == "0" {
+                Some(false)
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Deserialises any value as `Option<u64>` via [`to_u64`].
+pub fn opt_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    Value::deserialize(d).map(|v| to_u64(&v))
+}
+
+/// Deserialises any value as `Option<f64>` via [`to_f64`].
+pub fn opt_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    Value::deserialize(d).map(|v| to_f64(&v))
+}
+
+/// Deserialises any value as `Option<String>` via [`to_string`]; an empty
+/// string stays `Some("")`.
+pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Value::deserialize(d).map(|v| to_string(&v))
+}
+
+/// Deserialises any value as a `String`; anything that is not a string or a
+/// number becomes the empty string.
+pub fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Value::deserialize(d).map(|v| to_string(&v).unwrap_or_default())
+}
+
+/// Deserialises any value as a `bool`; anything unreadable is `false`.
+pub fn bool_or_false<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Value::deserialize(d).map(|v| to_bool(&v).unwrap_or(false))
+}
+
+/// Deserialises any value as `Option<bool>` via [`to_bool`].
+pub fn opt_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    Value::deserialize(d).map(|v| to_bool(&v))
+}
+
+/// Deserialises a string (or number) as a [`Secret`]; other types give `None`.
+pub fn opt_secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Secret>, D::Error> {
+    Value::deserialize(d).map(|v| to_string(&v).map(Secret::from))
+}
+
+/// Deserialises a string (or number) as a [`Secret`]; other types give the
+/// empty secret.
+pub fn secret<'de, D: Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
+    Value::deserialize(d).map(|v| Secret::from(to_string(&v).unwrap_or_default()))
+}
+
+/// Deserialises a nested record: a JSON object that fits `T`; anything else
+/// (including an array, which serde would otherwise map onto struct fields by
+/// position) gives `None`.
+pub fn opt_of<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Option<T>, D::Error> {
+    Value::deserialize(d).map(|v| record(&v))
+}
+
+/// `v` as the record `T` if it is a JSON object that fits.
+#[must_use]
+pub fn record<T: DeserializeOwned>(v: &Value) -> Option<T> {
+    if v.is_object() {
+        T::deserialize(v).ok()
+    } else {
+        None
+    }
+}
+
+/// Deserialises an array of records (JSON objects), skipping the elements that
+/// are not objects or do not fit `T`; anything that is not an array is the
+/// empty list.
+pub fn vec_of<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Vec<T>, D::Error> {
+    Value::deserialize(d).map(|v| list_of(&v))
+}
+
+/// Reads an array of records (JSON objects), skipping the elements that are
+/// not objects or do not fit `T`; anything that is not an array is the empty
+/// list.
+#[must_use]
+pub fn list_of<T: DeserializeOwned>(v: &Value) -> Vec<T> {
+    match v {
+        Value::Array(items) => items.iter().filter_map(record).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Deserialises a list of strings: an array (numbers written out, other
+/// elements skipped), or a single string as a list of one.
+pub fn string_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Value::deserialize(d).map(|v| match v {
+        Value::Array(items) => items.iter().filter_map(to_string).collect(),
+        Value::String(s) => alloc::vec![s],
+        _ => Vec::new(),
+    })
+}
+
+/// Deserialises a list of non-negative integers (numbers or numeric strings),
+/// skipping elements that are neither.
+pub fn u64_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u64>, D::Error> {
+    Value::deserialize(d).map(|v| match v {
+        Value::Array(items) => items.iter().filter_map(to_u64).collect(),
+        other => to_u64(&other).into_iter().collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn numbers_arrive_as_numbers_or_strings() {
+        assert_eq!(to_u64(&json!(12)), Some(12));
+        assert_eq!(to_u64(&json!("12")), Some(12));
+        assert_eq!(to_u64(&json!(" 12 ")), Some(12));
+        assert_eq!(to_u64(&json!(12.0)), Some(12));
+        assert_eq!(to_u64(&json!("12.6")), Some(13));
+        assert_eq!(to_u64(&json!(-1)), None);
+        assert_eq!(to_u64(&json!("abc")), None);
+        assert_eq!(to_u64(&json!(1e300)), None);
+        assert_eq!(to_u64(&json!(null)), None);
+        assert_eq!(to_u64(&json!([1])), None);
+        assert_eq!(to_u64(&json!("18446744073709551615")), Some(u64::MAX));
+    }
+
+    #[test]
+    fn strings_and_bools_are_read_generously() {
+        assert_eq!(to_string(&json!(7)).as_deref(), Some("7"));
+        assert_eq!(to_string(&json!({})), None);
+        assert_eq!(to_bool(&json!("TRUE")), Some(true));
+        assert_eq!(to_bool(&json!(0)), Some(false));
+        assert_eq!(to_bool(&json!("yes")), None);
+        assert_eq!(to_f64(&json!("0.5")), Some(0.5));
+    }
+
+    #[test]
+    fn lists_skip_what_does_not_fit() {
+        #[derive(serde::Deserialize, Debug, PartialEq)]
+        struct P {
+            #[serde(default, deserialize_with = "opt_u64")]
+            port: Option<u64>,
+        }
+        let v = json!([{"port": "80"}, 5, {"port": []}, [7]]);
+        let got: Vec<P> = list_of(&v);
+        assert_eq!(got, alloc::vec![P { port: Some(80) }, P { port: None }]);
+        assert!(list_of::<P>(&json!({"a": 1})).is_empty());
+    }
+}
