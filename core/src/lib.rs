@@ -44,6 +44,7 @@
 extern crate alloc;
 
 pub mod http;
+pub mod limiter;
 pub mod rng;
 pub mod secret;
 pub mod time;
