@@ -88,6 +88,7 @@ impl RateLimiter {
     ///
     /// The outer `Err` means `n` is above [`capacity`](RateLimiter::capacity)
     /// and can never be admitted; the inner `Err` says when it would be.
+    /// `n = 0` always conforms and changes nothing, even during a hold.
     pub fn check_n(
         &mut self,
         n: u64,
@@ -99,6 +100,9 @@ impl RateLimiter {
                 requested: n,
                 capacity,
             });
+        }
+        if n == 0 {
+            return Ok(Ok(()));
         }
         if now < self.held_until {
             let inner = self.inner_earliest_n(n, self.held_until);

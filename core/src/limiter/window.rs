@@ -156,7 +156,7 @@ impl SlidingWindow {
     ///
     /// The outer `Err` means `n` exceeds `max` and can never fit; the inner
     /// `Err` says when enough old requests will have left the window. `n = 0`
-    /// always conforms (it still advances the clock). Admitting `n` at once
+    /// always conforms and changes nothing. Admitting `n` at once
     /// leaves the same state as `n` successive [`check`](SlidingWindow::check)s
     /// at the same `now`.
     pub fn check_n(
@@ -174,6 +174,9 @@ impl SlidingWindow {
                 });
             }
         };
+        if n_usize == 0 {
+            return Ok(Ok(()));
+        }
         let now = self.advance(now);
         let len = self.log.len();
         let total = len.saturating_add(n_usize);
@@ -201,6 +204,7 @@ impl SlidingWindow {
     /// `max`) would be admitted at once. Changes nothing.
     #[must_use]
     pub(crate) fn earliest_n(&self, n: u64, now: Instant) -> Instant {
+        let asked = now;
         let now = self.latest.max(now);
         let window = self.config.window;
         let max = u64::from(self.config.max);
@@ -208,7 +212,8 @@ impl SlidingWindow {
         let live = (self.log.len() - expired) as u64;
         let total = live.saturating_add(n);
         if total <= max {
-            return now;
+            // Free now: answer the caller's instant, even if behind our clock.
+            return asked;
         }
         // `total - max` of the oldest live requests must leave first.
         let must_leave = usize::try_from(total - max).unwrap_or(usize::MAX);
@@ -324,6 +329,16 @@ mod tests {
         assert_eq!(w.check(ms(100)), Err(NotUntil::new(ms(6_000))));
         assert_eq!(w.next_free(ms(100)), ms(6_000));
         assert_eq!(w.check(ms(6_000)), Ok(()));
+    }
+
+    #[test]
+    fn regression_next_free_answers_the_callers_now_when_free_after_time_went_back() {
+        // Found by `not_until_is_truthful`: the window answered its own clock
+        // (5541) although a check at 0 was admitted at once.
+        let mut w = small(8, 1);
+        w.check(ms(5541)).unwrap();
+        assert_eq!(w.next_free(ms(0)), ms(0));
+        assert_eq!(w.check(ms(0)), Ok(()));
     }
 
     #[test]
