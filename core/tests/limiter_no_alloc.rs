@@ -48,7 +48,10 @@ fn sliding_window_check_never_allocates_once_the_log_is_full() {
             let _ = w.next_free(ms(t * 50));
         }
     });
-    assert!(yes > 1_000 && no > 1_000, "both answers exercised: {yes} / {no}");
+    assert!(
+        yes > 1_000 && no > 1_000,
+        "both answers exercised: {yes} / {no}"
+    );
     assert_eq!(info.count_total, 0);
 }
 

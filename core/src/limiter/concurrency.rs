@@ -176,7 +176,10 @@ mod tests {
         let _p = c.try_acquire().unwrap();
         let json = serde_json::to_string(&c).unwrap();
         assert_eq!(json, r#"{"max_in_flight":4,"in_flight":1}"#);
-        assert_eq!(serde_json::from_str::<ConcurrencyLimiter>(&json).unwrap(), c);
+        assert_eq!(
+            serde_json::from_str::<ConcurrencyLimiter>(&json).unwrap(),
+            c
+        );
         let bad = r#"{"max_in_flight":1,"in_flight":2}"#;
         assert!(serde_json::from_str::<ConcurrencyLimiter>(bad).is_err());
     }

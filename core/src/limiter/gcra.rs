@@ -91,7 +91,7 @@ const fn to_instant(ticks: u64) -> Instant {
         return Instant::MAX;
     }
     let ms = ticks / TICKS_PER_MS;
-    if ticks % TICKS_PER_MS == 0 {
+    if ticks.is_multiple_of(TICKS_PER_MS) {
         Instant::from_millis(ms)
     } else {
         Instant::from_millis(ms + 1)

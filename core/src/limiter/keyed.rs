@@ -96,8 +96,7 @@ impl<K: Ord + Clone> TryFrom<KeyedState<K>> for KeyedLimiter<K> {
     fn try_from(s: KeyedState<K>) -> Result<KeyedLimiter<K>, LimiterConfigError> {
         let mut k = KeyedLimiter::new(s.config)?;
         let fits = s.entries.len() <= s.config.max_keys
-            && s
-                .entries
+            && s.entries
                 .values()
                 .all(|e| e.limiter.config() == s.config.limit);
         if !fits {

@@ -200,3 +200,60 @@ impl fmt::Display for LimiterConfigError {
 }
 
 impl core::error::Error for LimiterConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::ToString;
+
+    #[test]
+    fn config_errors_name_the_field_the_value_and_the_range() {
+        let cases = [
+            (LimiterConfigError::ZeroCells, "`cells` is 0"),
+            (LimiterConfigError::ZeroPeriod, "`period` is 0 ms"),
+            (LimiterConfigError::ZeroBurst, "`burst` is 0"),
+            (LimiterConfigError::ZeroMax, "`max` is 0"),
+            (
+                LimiterConfigError::MaxTooLarge { max: 2_000_000 },
+                "`max` is 2000000",
+            ),
+            (LimiterConfigError::ZeroWindow, "`window` is 0 ms"),
+            (LimiterConfigError::ZeroMaxKeys, "`max_keys` is 0"),
+            (LimiterConfigError::ZeroConcurrency, "`max_in_flight` is 0"),
+            (
+                LimiterConfigError::RateTooHigh {
+                    cells: 5000,
+                    period: Duration::from_millis(2),
+                },
+                "5000 `cells` per 2 ms",
+            ),
+        ];
+        for (err, needle) in cases {
+            let text = err.to_string();
+            assert!(text.contains(needle), "{text}");
+            assert!(
+                text.contains("must be") || text.contains("at most"),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_no_says_how_long_to_wait() {
+        let no = NotUntil::new(Instant::from_millis(1_500));
+        assert_eq!(
+            no.wait_time_from(Instant::from_millis(1_000)),
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            no.wait_time_from(Instant::from_millis(2_000)),
+            Duration::ZERO
+        );
+        assert_eq!(no.to_string(), "rate limited: try again at t+1.5s");
+        let never = InsufficientCapacity {
+            requested: 7,
+            capacity: 5,
+        };
+        assert!(never.to_string().contains("batch of 7"));
+    }
+}

@@ -233,7 +233,11 @@ mod tests {
             let now = ms(2_000);
             l.push_back(now + Duration::from_secs(10));
             for t in (2_000..12_000).step_by(250) {
-                assert_eq!(l.check(ms(t)), Err(NotUntil::new(ms(12_000))), "{config:?} t={t}");
+                assert_eq!(
+                    l.check(ms(t)),
+                    Err(NotUntil::new(ms(12_000))),
+                    "{config:?} t={t}"
+                );
                 assert_eq!(l.check_n(2, ms(t)), Ok(Err(NotUntil::new(ms(12_000)))));
                 assert_eq!(l.next_free(ms(t)), ms(12_000));
             }
