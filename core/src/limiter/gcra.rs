@@ -57,6 +57,7 @@ pub const TICKS_PER_MS: u64 = 1000;
 /// assert_eq!(gcra_step(tat, 5_000_000, t, tau, 1), Err(5_600_000));
 /// ```
 #[must_use = "the new TAT must be stored for the decision to take effect"]
+#[inline]
 pub const fn gcra_step(
     tat: u64,
     now: u64,
@@ -80,12 +81,14 @@ pub const fn gcra_step(
 }
 
 /// Milliseconds to ticks, saturating.
+#[inline]
 const fn to_ticks(t: Instant) -> u64 {
     t.as_millis().saturating_mul(TICKS_PER_MS)
 }
 
 /// Ticks to milliseconds, rounded *up* so the instant is never early;
 /// `u64::MAX` ticks ("never") maps to [`Instant::MAX`].
+#[inline]
 const fn to_instant(ticks: u64) -> Instant {
     if ticks == u64::MAX {
         return Instant::MAX;
@@ -239,6 +242,7 @@ impl Gcra {
     }
 
     /// Admits one cell at `now`, or says when it would conform.
+    #[inline]
     pub fn check(&mut self, now: Instant) -> Result<(), NotUntil> {
         match gcra_step(
             self.tat,
@@ -261,6 +265,7 @@ impl Gcra {
     /// burst); the inner `Err` says when it would. `n = 0` always conforms and
     /// changes nothing. Admitting `n` at once leaves the same state as `n`
     /// successive [`check`](Gcra::check)s at the same `now`.
+    #[inline]
     pub fn check_n(
         &mut self,
         n: u64,
@@ -295,6 +300,7 @@ impl Gcra {
     /// The earliest instant, not before `now`, at which one cell would
     /// conform. Changes nothing.
     #[must_use]
+    #[inline]
     pub fn next_free(&self, now: Instant) -> Instant {
         self.earliest_n(1, now)
     }
@@ -302,6 +308,7 @@ impl Gcra {
     /// The earliest instant, not before `now`, at which `n` cells (at most
     /// the burst) would conform. Changes nothing.
     #[must_use]
+    #[inline]
     pub(crate) fn earliest_n(&self, n: u64, now: Instant) -> Instant {
         match gcra_step(
             self.tat,

@@ -74,6 +74,7 @@ impl RateLimiter {
     }
 
     /// Admits one request at `now`, or says when it would be admitted.
+    #[inline]
     pub fn check(&mut self, now: Instant) -> Result<(), NotUntil> {
         if now < self.held_until {
             return Err(NotUntil::new(self.next_free(now)));
@@ -117,6 +118,7 @@ impl RateLimiter {
     /// The earliest instant, not before `now`, at which one request would be
     /// admitted (the later of the hold and the local quota). Changes nothing.
     #[must_use]
+    #[inline]
     pub fn next_free(&self, now: Instant) -> Instant {
         self.inner_earliest_n(1, now).max(self.held_until)
     }

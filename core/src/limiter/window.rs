@@ -130,6 +130,7 @@ impl SlidingWindow {
 
     /// Moves the clock to `now` (never back) and drops requests that have
     /// left the window. Returns the effective now.
+    #[inline]
     fn advance(&mut self, now: Instant) -> Instant {
         let now = self.latest.max(now);
         self.latest = now;
@@ -141,6 +142,7 @@ impl SlidingWindow {
     }
 
     /// Admits one request at `now`, or says when the oldest leaves the window.
+    #[inline]
     pub fn check(&mut self, now: Instant) -> Result<(), NotUntil> {
         let now = self.advance(now);
         if self.log.len() < self.config.max as usize {
@@ -196,6 +198,7 @@ impl SlidingWindow {
     /// The earliest instant, not before `now`, at which one request would be
     /// admitted. Changes nothing.
     #[must_use]
+    #[inline]
     pub fn next_free(&self, now: Instant) -> Instant {
         self.earliest_n(1, now)
     }
