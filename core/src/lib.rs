@@ -52,6 +52,7 @@ pub mod http;
 pub mod queue;
 pub mod retry;
 pub mod breaker;
+pub mod limiter;
 pub mod rng;
 pub mod secret;
 #[cfg(feature = "sim")]
