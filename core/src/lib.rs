@@ -38,6 +38,8 @@
 //! | [`limiter`] | GCRA, sliding-window log, keyed and concurrency limiters |
 //! | [`retry`] | backoff with jitter, `Retry-After`, retry budget, deadlines |
 //! | [`queue`] | bounded fair FIFO with priorities and deadlines |
+//! | [`engine`] | the machines composed: queue → limiter → breaker → transmit → retry, with cache and coalescing |
+//! | [`error`] | [`error::Error`], the one error a caller of the API sees, with actionable messages |
 //! | `sim` (feature `sim`) | deterministic model of the Novita v1 API with a seeded fault plan |
 //! | [`api`] | Novita v1 endpoints: typed request builders, lenient response parsers, validation, paging |
 #![no_std]
@@ -46,13 +48,15 @@
 
 extern crate alloc;
 
-pub mod config;
 pub mod api;
+pub mod breaker;
+pub mod config;
+pub mod engine;
+pub mod error;
 pub mod http;
+pub mod limiter;
 pub mod queue;
 pub mod retry;
-pub mod breaker;
-pub mod limiter;
 pub mod rng;
 pub mod secret;
 #[cfg(feature = "sim")]

@@ -126,8 +126,14 @@ mod tests {
         let mut c = on();
         let t0 = Instant::from_millis(1_000);
         c.insert("/v1/clusters", &HttpResponse::new(200, "[]"), t0);
-        assert!(c.get("/v1/clusters", t0 + Duration::from_secs(299)).is_some());
-        assert!(c.get("/v1/clusters", t0 + Duration::from_secs(300)).is_none());
+        assert!(
+            c.get("/v1/clusters", t0 + Duration::from_secs(299))
+                .is_some()
+        );
+        assert!(
+            c.get("/v1/clusters", t0 + Duration::from_secs(300))
+                .is_none()
+        );
         assert_eq!(c.len(), 0);
     }
 
@@ -138,7 +144,11 @@ mod tests {
         c.insert("/a", &HttpResponse::new(503, ""), t0);
         assert!(c.get("/a", t0).is_none());
         for (i, k) in ["/a", "/b", "/c", "/d"].iter().enumerate() {
-            c.insert(k, &HttpResponse::new(200, ""), t0 + Duration::from_secs(i as u64));
+            c.insert(
+                k,
+                &HttpResponse::new(200, ""),
+                t0 + Duration::from_secs(i as u64),
+            );
         }
         assert_eq!(c.len(), 2);
         assert!(c.get("/d", t0).is_some());

@@ -70,7 +70,9 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
-use crate::breaker::{BreakerConfig, BreakerConfigError, CircuitBreaker, Permit, Rejected as Refused};
+use crate::breaker::{
+    BreakerConfig, BreakerConfigError, CircuitBreaker, Permit, Rejected as Refused,
+};
 use crate::http::{HttpRequest, Method};
 use crate::limiter::{LimiterConfigError, RateLimitConfig, RateLimiter};
 use crate::queue::{Queue, QueueConfig, QueueId};
@@ -298,10 +300,9 @@ impl Engine {
             return Err(EngineConfigError::AttemptTimeout(config.attempt_timeout));
         }
         let queue = Queue::new(config.queue);
-        let breaker =
-            CircuitBreaker::new(config.breaker.clone()).map_err(EngineConfigError::Breaker)?;
+        let breaker = CircuitBreaker::new(config.breaker).map_err(EngineConfigError::Breaker)?;
         let limiter = RateLimiter::new(config.rate_limit).map_err(EngineConfigError::Limiter)?;
-        let retry = RetryPolicy::new(config.retry.clone()).map_err(EngineConfigError::Retry)?;
+        let retry = RetryPolicy::new(config.retry).map_err(EngineConfigError::Retry)?;
         let budget = match config.retry_budget {
             Some(b) => Some(RetryBudget::new(b).map_err(EngineConfigError::Budget)?),
             None => None,
@@ -421,38 +422,36 @@ impl Engine {
         };
         let is_get = request.method == Method::Get;
         let cacheable = is_get && options.cacheable;
-        let key = (is_get && (options.coalesce || cacheable)).then(|| request.path_and_query.clone());
+        let key =
+            (is_get && (options.coalesce || cacheable)).then(|| request.path_and_query.clone());
 
-        if cacheable {
-            if let Some(response) = key.as_deref().and_then(|k| self.cache.get(k, now)) {
-                self.complete_waiter(waiter, Completion::Ok(response), 0, true);
-                self.drive(now);
-                return Ok(id);
-            }
+        if cacheable && let Some(response) = key.as_deref().and_then(|k| self.cache.get(k, now)) {
+            self.complete_waiter(waiter, Completion::Ok(response), 0, true);
+            self.drive(now);
+            return Ok(id);
         }
         if options.deadline.is_some_and(|d| d <= now) {
             self.complete_waiter(waiter, Completion::DeadlineExceeded, 0, false);
             self.drive(now);
             return Ok(id);
         }
-        if options.coalesce {
-            if let Some(&fid) = key.as_ref().and_then(|k| self.by_key.get(k)) {
-                if let Some(flight) = self.flights.get_mut(&fid) {
-                    let leader = flight.leader().map_or(id, |w| w.id);
-                    self.outputs.push_back(Output::Event(Event::Coalesced {
-                        id,
-                        correlation_id: waiter.correlation_id.clone(),
-                        leader,
-                    }));
-                    if let Some(d) = waiter.deadline {
-                        self.deadlines.insert((d, id));
-                    }
-                    flight.waiters.push(waiter);
-                    self.requests.insert(id, fid);
-                    self.drive(now);
-                    return Ok(id);
-                }
+        if options.coalesce
+            && let Some(&fid) = key.as_ref().and_then(|k| self.by_key.get(k))
+            && let Some(flight) = self.flights.get_mut(&fid)
+        {
+            let leader = flight.leader().map_or(id, |w| w.id);
+            self.outputs.push_back(Output::Event(Event::Coalesced {
+                id,
+                correlation_id: waiter.correlation_id.clone(),
+                leader,
+            }));
+            if let Some(d) = waiter.deadline {
+                self.deadlines.insert((d, id));
             }
+            flight.waiters.push(waiter);
+            self.requests.insert(id, fid);
+            self.drive(now);
+            return Ok(id);
         }
 
         let mut request = request;
@@ -474,10 +473,10 @@ impl Engine {
                     self.deadlines.insert((d, id));
                 }
                 self.requests.insert(id, fid);
-                if options.coalesce {
-                    if let Some(k) = &key {
-                        self.by_key.insert(k.clone(), fid);
-                    }
+                if options.coalesce
+                    && let Some(k) = &key
+                {
+                    self.by_key.insert(k.clone(), fid);
                 }
                 self.flights.insert(
                     fid,
@@ -612,14 +611,15 @@ impl Engine {
             })
             .collect();
         for (attempt, fid) in due {
-            if let Some(f) = self.flights.get(&fid) {
-                if let Some(w) = f.leader() {
-                    self.outputs.push_back(Output::Event(Event::AttemptTimedOut {
+            if let Some(f) = self.flights.get(&fid)
+                && let Some(w) = f.leader()
+            {
+                self.outputs
+                    .push_back(Output::Event(Event::AttemptTimedOut {
                         id: w.id,
                         correlation_id: w.correlation_id.clone(),
                         attempt,
                     }));
-                }
             }
             self.on_answer(
                 attempt,
@@ -810,18 +810,18 @@ impl Engine {
         };
 
         if class != Classification::Retryable {
-            if class == Classification::Success {
-                if let Some(b) = self.budget.as_mut() {
-                    b.record_success();
-                }
+            if class == Classification::Success
+                && let Some(b) = self.budget.as_mut()
+            {
+                b.record_success();
             }
             let response = response.unwrap_or_else(|| {
                 crate::http::HttpResponse::new(status.unwrap_or(0), alloc::vec::Vec::new())
             });
-            if flight.cacheable {
-                if let Some(k) = &flight.key {
-                    self.cache.insert(k, &response, now);
-                }
+            if flight.cacheable
+                && let Some(k) = &flight.key
+            {
+                self.cache.insert(k, &response, now);
             }
             self.finish_flight(fid, Completion::Ok(response));
             return;
@@ -856,7 +856,13 @@ impl Engine {
             if let Some(b) = self.budget.as_mut() {
                 b.record_failure();
             }
-            self.finish_flight(fid, Completion::GaveUp { last: failure, attempts });
+            self.finish_flight(
+                fid,
+                Completion::GaveUp {
+                    last: failure,
+                    attempts,
+                },
+            );
             return;
         }
         let deadline = flight.deadline();
@@ -887,7 +893,13 @@ impl Engine {
                 }));
             }
             RetryDecision::GiveUp(_) => {
-                self.finish_flight(fid, Completion::GaveUp { last: failure, attempts });
+                self.finish_flight(
+                    fid,
+                    Completion::GaveUp {
+                        last: failure,
+                        attempts,
+                    },
+                );
             }
         }
     }
@@ -960,10 +972,10 @@ impl Engine {
             Phase::Waiting { .. } => {}
         }
         self.active.remove(&fid);
-        if let Some(k) = &flight.key {
-            if self.by_key.get(k) == Some(&fid) {
-                self.by_key.remove(k);
-            }
+        if let Some(k) = &flight.key
+            && self.by_key.get(k) == Some(&fid)
+        {
+            self.by_key.remove(k);
         }
     }
 
