@@ -42,6 +42,7 @@ mod faults;
 mod instances;
 mod json;
 mod model;
+mod net;
 mod routes;
 
 use alloc::string::String;
@@ -50,6 +51,7 @@ use serde::{Deserialize, Serialize};
 
 pub use faults::{DurationRange, FaultPlan, FaultPlanError, Outage};
 pub use instances::{Status, Timings};
+pub use net::{NetEvent, RunEnd, VirtualNet};
 
 use crate::http::{HttpRequest, HttpResponse};
 use crate::rng::Rng;
