@@ -37,6 +37,7 @@
 //! | [`limiter`] | GCRA, sliding-window log, keyed and concurrency limiters |
 //! | [`retry`] | backoff with jitter, `Retry-After`, retry budget, deadlines |
 //! | [`queue`] | bounded fair FIFO with priorities and deadlines |
+//! | [`webhook`] | Standard Webhooks signing and verification, notification payloads, delivery schedule, outbound URL guard |
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -47,6 +48,7 @@ pub mod http;
 pub mod rng;
 pub mod secret;
 pub mod time;
+pub mod webhook;
 
 pub use rng::Rng;
 pub use time::{Duration, Instant, UnixTime};
