@@ -88,7 +88,11 @@ impl LegacyVerifier {
     }
 
     /// Checks `X-Webhook-Signature` against the raw body, in constant time.
-    pub fn verify<'h>(&self, headers: impl HeaderLookup<'h>, body: &[u8]) -> Result<(), LegacyError> {
+    pub fn verify<'h>(
+        &self,
+        headers: impl HeaderLookup<'h>,
+        body: &[u8],
+    ) -> Result<(), LegacyError> {
         let value = headers
             .header(HEADER_SIGNATURE)
             .ok_or(LegacyError::MissingSignature)?
@@ -129,16 +133,28 @@ mod tests {
         let mut h = Headers::new();
         h.set(HEADER_SIGNATURE, sign(&key(), b"Hello, World!"));
         assert_eq!(v.verify(&h, b"Hello, World!"), Ok(()));
-        assert_eq!(v.verify(&h, b"Hello, World?"), Err(LegacyError::NoMatchingSignature));
+        assert_eq!(
+            v.verify(&h, b"Hello, World?"),
+            Err(LegacyError::NoMatchingSignature)
+        );
         // Uppercase hex is the same signature.
         h.set(
             HEADER_SIGNATURE,
             "sha256=757107EA0EB2509FC211221CCE984B8A37570B6D7586C22C46F4379C8B043E17",
         );
         assert_eq!(v.verify(&h, b"Hello, World!"), Ok(()));
-        for bad in ["757107ea", "sha256=xyz", "sha256=", "sha1=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"] {
+        for bad in [
+            "757107ea",
+            "sha256=xyz",
+            "sha256=",
+            "sha1=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17",
+        ] {
             h.set(HEADER_SIGNATURE, bad);
-            assert_eq!(v.verify(&h, b"Hello, World!"), Err(LegacyError::MalformedSignature), "{bad}");
+            assert_eq!(
+                v.verify(&h, b"Hello, World!"),
+                Err(LegacyError::MalformedSignature),
+                "{bad}"
+            );
         }
         h.remove(HEADER_SIGNATURE);
         assert_eq!(v.verify(&h, b""), Err(LegacyError::MissingSignature));

@@ -25,11 +25,16 @@ pub mod sign;
 pub mod url_guard;
 pub mod verify;
 
-
+pub use delivery::{
+    AttemptResult, Delivery, DeliveryAction, FailReason, Jitter, PendingDelivery, Schedule,
+    SignedAttempt,
+};
 pub use legacy::LegacyVerifier;
+pub use payload::{Notification, NotificationStatus};
 
 pub use secret::{KeyError, WebhookKey};
 pub use sign::{SignError, Signer};
+pub use url_guard::{UrlError, UrlPolicy, check_ip, check_url};
 
 pub use verify::{HeaderLookup, Verified, Verifier, VerifyConfig, VerifyError};
 

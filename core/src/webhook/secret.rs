@@ -154,7 +154,11 @@ mod tests {
         let unpadded = padded.trim_end_matches('=');
         assert_eq!(WebhookKey::from_whsec(&padded).unwrap().len(), 20);
         assert_eq!(WebhookKey::from_whsec(unpadded).unwrap().len(), 20);
-        assert!(WebhookKey::from_whsec(unpadded).unwrap().is_shorter_than_recommended());
+        assert!(
+            WebhookKey::from_whsec(unpadded)
+                .unwrap()
+                .is_shorter_than_recommended()
+        );
         assert_eq!(
             WebhookKey::from_whsec("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
                 .unwrap()
@@ -166,7 +170,10 @@ mod tests {
     #[test]
     fn empty_and_garbage_secrets_are_typed_errors() {
         assert_eq!(WebhookKey::from_bytes(b"").unwrap_err(), KeyError::Empty);
-        assert_eq!(WebhookKey::from_whsec("whsec_").unwrap_err(), KeyError::Empty);
+        assert_eq!(
+            WebhookKey::from_whsec("whsec_").unwrap_err(),
+            KeyError::Empty
+        );
         assert_eq!(WebhookKey::from_whsec("").unwrap_err(), KeyError::Empty);
         assert_eq!(
             WebhookKey::from_whsec("whsec_not base64!").unwrap_err(),

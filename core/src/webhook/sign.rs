@@ -235,7 +235,12 @@ impl Signer {
     }
 
     /// The signature headers for a message as a fresh [`Headers`].
-    pub fn headers(&self, id: &str, timestamp: UnixTime, body: &[u8]) -> Result<Headers, SignError> {
+    pub fn headers(
+        &self,
+        id: &str,
+        timestamp: UnixTime,
+        body: &[u8],
+    ) -> Result<Headers, SignError> {
         let mut h = Headers::new();
         self.apply(id, timestamp, body, &mut h)?;
         Ok(h)
@@ -257,8 +262,12 @@ mod tests {
     fn standard_webhooks_vector_one() {
         let s = Signer::new(key(K1));
         assert_eq!(
-            s.sign(ID1, UnixTime::from_secs(1_614_265_330), br#"{"test": 2432232314}"#)
-                .unwrap(),
+            s.sign(
+                ID1,
+                UnixTime::from_secs(1_614_265_330),
+                br#"{"test": 2432232314}"#
+            )
+            .unwrap(),
             "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
         );
     }
@@ -282,7 +291,8 @@ mod tests {
         let s = Signer::new(key(K1));
         let body = alloc::vec![b'a'; 262_144];
         assert_eq!(
-            s.sign(ID1, UnixTime::from_secs(1_614_265_330), &body).unwrap(),
+            s.sign(ID1, UnixTime::from_secs(1_614_265_330), &body)
+                .unwrap(),
             "v1,Mw4Pe2WgApuT7NSqnSq0PQPV9gbLdggCl9B865x5Xh0="
         );
     }
@@ -292,7 +302,11 @@ mod tests {
         let old = key("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD");
         let s = Signer::with_keys([key(K1), old]).unwrap();
         let sig = s
-            .sign(ID1, UnixTime::from_secs(1_614_265_330), br#"{"test": 2432232314}"#)
+            .sign(
+                ID1,
+                UnixTime::from_secs(1_614_265_330),
+                br#"{"test": 2432232314}"#,
+            )
             .unwrap();
         let parts: Vec<&str> = sig.split(' ').collect();
         assert_eq!(parts.len(), 2);
@@ -333,13 +347,16 @@ mod tests {
     #[test]
     fn headers_carry_id_timestamp_and_signature_and_legacy_only_when_asked() {
         let s = Signer::new(key(K1));
-        let h = s.headers(ID1, UnixTime::from_secs(1_614_265_330), b"{}").unwrap();
+        let h = s
+            .headers(ID1, UnixTime::from_secs(1_614_265_330), b"{}")
+            .unwrap();
         assert_eq!(h.get("webhook-id"), Some(ID1));
         assert_eq!(h.get("webhook-timestamp"), Some("1614265330"));
         assert!(h.get("webhook-signature").unwrap().starts_with("v1,"));
         assert_eq!(h.get("x-webhook-signature"), None);
 
-        let s = s.with_legacy_headers(WebhookKey::from_bytes(b"It's a Secret to Everybody").unwrap());
+        let s =
+            s.with_legacy_headers(WebhookKey::from_bytes(b"It's a Secret to Everybody").unwrap());
         let h = s
             .headers(ID1, UnixTime::from_secs(1_614_265_330), b"Hello, World!")
             .unwrap();

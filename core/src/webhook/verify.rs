@@ -269,7 +269,8 @@ impl Verifier {
         if id.len() > MAX_MESSAGE_ID_LEN || validate_message_id(id).is_err() {
             return Err(VerifyError::MalformedHeader(Header::Id));
         }
-        let timestamp = parse_timestamp(ts_text).ok_or(VerifyError::MalformedHeader(Header::Timestamp))?;
+        let timestamp =
+            parse_timestamp(ts_text).ok_or(VerifyError::MalformedHeader(Header::Timestamp))?;
         let tol = self.config.tolerance.as_secs();
         if timestamp.saturating_add(tol) < now.as_secs() {
             return Err(VerifyError::Stale {
@@ -389,13 +390,27 @@ mod tests {
 
     #[test]
     fn accepts_the_first_standard_vector_within_tolerance() {
-        let h = headers(ID1, "1614265330", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
-        let v = verifier().verify(&h, BODY1, UnixTime::from_secs(TS1)).unwrap();
+        let h = headers(
+            ID1,
+            "1614265330",
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+        );
+        let v = verifier()
+            .verify(&h, BODY1, UnixTime::from_secs(TS1))
+            .unwrap();
         assert_eq!(v.id, ID1);
         assert_eq!(v.timestamp, UnixTime::from_secs(TS1));
         // Exactly at either edge of the tolerance is still fine.
-        assert!(verifier().verify(&h, BODY1, UnixTime::from_secs(TS1 + 300)).is_ok());
-        assert!(verifier().verify(&h, BODY1, UnixTime::from_secs(TS1 - 300)).is_ok());
+        assert!(
+            verifier()
+                .verify(&h, BODY1, UnixTime::from_secs(TS1 + 300))
+                .is_ok()
+        );
+        assert!(
+            verifier()
+                .verify(&h, BODY1, UnixTime::from_secs(TS1 - 300))
+                .is_ok()
+        );
     }
 
     #[test]
@@ -416,13 +431,25 @@ mod tests {
     #[test]
     fn the_large_vector_verifies() {
         let body = alloc::vec![b'a'; 262_144];
-        let h = headers(ID1, "1614265330", "v1,Mw4Pe2WgApuT7NSqnSq0PQPV9gbLdggCl9B865x5Xh0=");
-        assert!(verifier().verify(&h, &body, UnixTime::from_secs(TS1)).is_ok());
+        let h = headers(
+            ID1,
+            "1614265330",
+            "v1,Mw4Pe2WgApuT7NSqnSq0PQPV9gbLdggCl9B865x5Xh0=",
+        );
+        assert!(
+            verifier()
+                .verify(&h, &body, UnixTime::from_secs(TS1))
+                .is_ok()
+        );
     }
 
     #[test]
     fn stale_and_future_timestamps_are_rejected_with_their_reason() {
-        let h = headers(ID1, "1614265330", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+        let h = headers(
+            ID1,
+            "1614265330",
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+        );
         assert!(matches!(
             verifier().verify(&h, BODY1, UnixTime::from_secs(TS1 + 301)),
             Err(VerifyError::Stale { .. })
@@ -449,9 +476,16 @@ mod tests {
     fn missing_and_malformed_headers_have_typed_reasons() {
         let v = verifier();
         let now = UnixTime::from_secs(TS1);
-        let mut h = headers(ID1, "1614265330", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+        let mut h = headers(
+            ID1,
+            "1614265330",
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+        );
         h.remove("webhook-id");
-        assert_eq!(v.verify(&h, BODY1, now), Err(VerifyError::MissingHeader(Header::Id)));
+        assert_eq!(
+            v.verify(&h, BODY1, now),
+            Err(VerifyError::MissingHeader(Header::Id))
+        );
         for (ts, sig, want) in [
             ("-1", "v1,x", Header::Timestamp),
             ("1614265330.5", "v1,x", Header::Timestamp),
@@ -460,13 +494,22 @@ mod tests {
             ("1614265330", ",", Header::Signature),
         ] {
             let h = headers(ID1, ts, sig);
-            assert_eq!(v.verify(&h, BODY1, now), Err(VerifyError::MalformedHeader(want)));
+            assert_eq!(
+                v.verify(&h, BODY1, now),
+                Err(VerifyError::MalformedHeader(want))
+            );
         }
         let h = headers("msg.1", "1614265330", "v1,x");
-        assert_eq!(v.verify(&h, BODY1, now), Err(VerifyError::MalformedHeader(Header::Id)));
+        assert_eq!(
+            v.verify(&h, BODY1, now),
+            Err(VerifyError::MalformedHeader(Header::Id))
+        );
         // Unknown versions and undecodable v1 entries are skipped, not fatal.
         let h = headers(ID1, "1614265330", "v1a,abc v1,!!! v2,zzz");
-        assert_eq!(v.verify(&h, BODY1, now), Err(VerifyError::NoMatchingSignature));
+        assert_eq!(
+            v.verify(&h, BODY1, now),
+            Err(VerifyError::NoMatchingSignature)
+        );
     }
 
     #[test]
@@ -474,7 +517,9 @@ mod tests {
         let old = WebhookKey::from_whsec("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD").unwrap();
         let new = WebhookKey::from_whsec(K1).unwrap();
         // Sender still on the old key; receiver already accepts both.
-        let sig = Signer::new(old.clone()).sign(ID1, UnixTime::from_secs(TS1), BODY1).unwrap();
+        let sig = Signer::new(old.clone())
+            .sign(ID1, UnixTime::from_secs(TS1), BODY1)
+            .unwrap();
         let sig = alloc::format!("v1,Ceo5qEr07ixe2NLpvHk3FH9bwy/WavXrAFQ/9tdO6mc=  {sig}");
         let h = headers(ID1, "1614265330", &sig);
         let v = Verifier::with_config([new, old], VerifyConfig::default()).unwrap();
@@ -500,10 +545,20 @@ mod tests {
     fn non_utf8_bodies_verify_over_their_raw_bytes() {
         let body = [0xff, 0xfe, 0x00, 0x80];
         let key = WebhookKey::from_whsec(K1).unwrap();
-        let sig = Signer::new(key.clone()).sign(ID1, UnixTime::from_secs(TS1), &body).unwrap();
+        let sig = Signer::new(key.clone())
+            .sign(ID1, UnixTime::from_secs(TS1), &body)
+            .unwrap();
         let h = headers(ID1, "1614265330", &sig);
-        assert!(verifier().verify(&h, &body, UnixTime::from_secs(TS1)).is_ok());
-        assert!(verifier().verify(&h, &body[..3], UnixTime::from_secs(TS1)).is_err());
+        assert!(
+            verifier()
+                .verify(&h, &body, UnixTime::from_secs(TS1))
+                .is_ok()
+        );
+        assert!(
+            verifier()
+                .verify(&h, &body[..3], UnixTime::from_secs(TS1))
+                .is_err()
+        );
     }
 
     #[test]
@@ -530,7 +585,10 @@ mod tests {
         let pairs = [
             ("webhook-id", ID1),
             ("webhook-timestamp", "1614265330"),
-            ("webhook-signature", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="),
+            (
+                "webhook-signature",
+                "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+            ),
         ];
         let lookup = |name: &str| {
             pairs
@@ -538,7 +596,11 @@ mod tests {
                 .find(|(n, _)| n.eq_ignore_ascii_case(name))
                 .map(|(_, v)| *v)
         };
-        assert!(verifier().verify(lookup, BODY1, UnixTime::from_secs(TS1)).is_ok());
+        assert!(
+            verifier()
+                .verify(lookup, BODY1, UnixTime::from_secs(TS1))
+                .is_ok()
+        );
     }
 
     #[test]
