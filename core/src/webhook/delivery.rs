@@ -112,10 +112,27 @@ impl fmt::Display for ScheduleError {
 /// from 1 s: 1 s, 2 s, 4 s, … — with 3 attempts only the first two waits
 /// occur), no jitter, `Retry-After` clamped to 60 s.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "ScheduleFields")]
 pub struct Schedule {
     delays: Vec<Duration>,
     jitter: Jitter,
     max_retry_after: Duration,
+}
+
+/// The serialised form of a [`Schedule`], validated by [`Schedule::new`] on
+/// the way in, so a stored record cannot smuggle in an out-of-range schedule.
+#[derive(Deserialize)]
+struct ScheduleFields {
+    delays: Vec<Duration>,
+    jitter: Jitter,
+    max_retry_after: Duration,
+}
+
+impl TryFrom<ScheduleFields> for Schedule {
+    type Error = ScheduleError;
+    fn try_from(f: ScheduleFields) -> Result<Schedule, ScheduleError> {
+        Schedule::new(f.delays, f.jitter, f.max_retry_after)
+    }
 }
 
 impl Schedule {
@@ -880,6 +897,17 @@ mod tests {
             Err(DeliveryError::Url(_))
         ));
         assert!(alloc::format!("{}", ScheduleError::Attempts(0)).contains("between 1 and 32"));
+    }
+
+    #[test]
+    fn stored_schedules_are_validated_when_read_back() {
+        let ok = serde_json::to_string(&Schedule::long()).unwrap();
+        assert_eq!(
+            serde_json::from_str::<Schedule>(&ok).unwrap(),
+            Schedule::long()
+        );
+        let bad = ok.replace("20", "200");
+        assert!(serde_json::from_str::<Schedule>(&bad).is_err(), "{bad}");
     }
 
     #[test]
