@@ -288,46 +288,32 @@ impl Verifier {
             return Err(VerifyError::MalformedHeader(Header::Signature));
         }
 
-        // Collect up to `max_signatures` well-formed v1 tags on the stack.
-        let mut tags = [[0u8; 32]; VerifyConfig::MAX_SIGNATURES];
-        let mut n_tags = 0usize;
-        let mut well_formed = false;
-        for entry in sig_text
-            .split(' ')
-            .filter(|e| !e.is_empty())
-            .take(self.config.max_signatures)
-        {
-            let Some((version, sig)) = entry.split_once(',') else {
-                continue;
-            };
-            if version.is_empty() || sig.is_empty() {
-                continue;
-            }
-            well_formed = true;
-            if version != "v1" {
-                continue;
-            }
-            let mut buf = [0u8; 33];
-            match BASE64.decode_slice(sig.as_bytes(), &mut buf) {
-                Ok(32) => {
-                    if let Some(slot) = tags.get_mut(n_tags) {
-                        slot.copy_from_slice(buf.get(..32).unwrap_or(&[0u8; 32]));
-                        n_tags += 1;
-                    }
-                }
-                _ => continue,
-            }
-        }
+        // The first `max_signatures` non-empty entries; later ones are ignored.
+        let max = self.config.max_signatures;
+        let entries = || sig_text.split(' ').filter(|e| !e.is_empty()).take(max);
+        let well_formed = entries().any(|e| {
+            e.split_once(',')
+                .is_some_and(|(v, s)| !v.is_empty() && !s.is_empty())
+        });
         if !well_formed {
             return Err(VerifyError::MalformedHeader(Header::Signature));
         }
 
-        let given = tags.get(..n_tags).unwrap_or(&[]);
+        // Every key against every v1 entry, without stopping at the first
+        // match (the work done does not depend on which entry matched).
         let mut matched = subtle::Choice::from(0u8);
         for key in &self.keys {
             let expected = mac_v1(key, id.as_bytes(), timestamp, body);
-            for tag in given {
-                matched |= expected.ct_eq(tag);
+            for entry in entries() {
+                let Some(("v1", sig)) = entry.split_once(',') else {
+                    continue;
+                };
+                // 44 base64 characters decode to 32 bytes; one spare byte
+                // lets a longer value fail the length check instead.
+                let mut buf = [0u8; 33];
+                if let Ok(32) = BASE64.decode_slice(sig.as_bytes(), &mut buf) {
+                    matched |= expected.as_slice().ct_eq(buf.get(..32).unwrap_or(&[]));
+                }
             }
         }
         if bool::from(matched) {
