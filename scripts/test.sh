@@ -17,12 +17,29 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy (warnings denied)"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
-step "cargo test"
-cargo test --workspace --locked
+step "Python venv for the webhook interop test (idempotent)"
+if [ ! -x .venv/bin/python ]; then
+  # Debian ships the venv module separately; install it only if missing.
+  python3 -m venv .venv || {
+    rm -rf .venv
+    apt-get install -y -q python3-venv >/dev/null
+    python3 -m venv .venv
+  }
+fi
+if ! .venv/bin/python -c 'import standardwebhooks' >/dev/null 2>&1; then
+  .venv/bin/pip install -q 'standardwebhooks==1.1.*'
+fi
+
+step "cargo test (every crate, every feature)"
+cargo test --workspace --all-features --locked
+
+step "webhook interop with the Python reference (standardwebhooks)"
+cargo test -p novitai-tests --test webhook_interop --locked -- --ignored
 
 step "core builds for wasm32-unknown-unknown (no_std, no I/O)"
 cargo build -p novitai-core --target wasm32-unknown-unknown --locked
+cargo build -p novitai-core --target wasm32-unknown-unknown --features sim --locked
 
 step "all checks passed"

@@ -42,6 +42,7 @@
 //! | [`error`] | [`error::Error`], the one error a caller of the API sees, with actionable messages |
 //! | `sim` (feature `sim`) | deterministic model of the Novita v1 API with a seeded fault plan |
 //! | [`api`] | Novita v1 endpoints: typed request builders, lenient response parsers, validation, paging |
+//! | [`webhook`] | Standard Webhooks signing and verification, notification payloads, delivery schedule, outbound URL guard |
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -62,6 +63,7 @@ pub mod secret;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod time;
+pub mod webhook;
 
 pub use rng::Rng;
 pub use time::{Duration, Instant, UnixTime};
