@@ -509,3 +509,26 @@ fn status_reports_queue_breaker_and_limiter() {
     assert_eq!(s.submitted, 5);
     assert_eq!(s.completed, 0);
 }
+
+#[test]
+fn a_body_too_large_gives_up_at_once_without_a_fake_response() {
+    let mut h = Harness::new(no_jitter());
+    let id = h.get("/v1/gpu/instances?pageSize=10&pageNum=1");
+    h.run(secs(1), &mut |_, _| Reply::Hang);
+    let t = h.transmits[0].1.clone();
+    h.engine.handle_input(Input::TransportError {
+        attempt: t.attempt,
+        now: h.now,
+        kind: TransportErrorKind::BodyTooLarge,
+    });
+    h.run(secs(60), &mut |_, _| ok("{}"));
+    let c = h.completion(id);
+    assert_eq!(
+        c.outcome,
+        Completion::GaveUp {
+            last: novitai_core::engine::Failure::Transport(TransportErrorKind::BodyTooLarge),
+            attempts: 1
+        }
+    );
+    assert_eq!(h.transmits.len(), 1);
+}

@@ -785,9 +785,15 @@ impl Engine {
         };
         // What the breaker learns: the server's health, not the caller's
         // mistakes. A 429 is the limiter's business, not a failure.
-        match (class, status) {
-            (_, Some(429)) => self.breaker.on_ignored(permit),
-            (Classification::Retryable, _) => self.breaker.on_failure(permit, now),
+        match (class, outcome) {
+            (_, Outcome::Status { code: 429, .. }) => self.breaker.on_ignored(permit),
+            // The server answered, just too much: says nothing about its health.
+            (_, Outcome::Transport(TransportErrorKind::BodyTooLarge)) => {
+                self.breaker.on_ignored(permit);
+            }
+            (Classification::Retryable, _) | (_, Outcome::Transport(_)) => {
+                self.breaker.on_failure(permit, now);
+            }
             _ => self.breaker.on_success(permit, now),
         }
         if let Outcome::Status {
@@ -809,15 +815,37 @@ impl Engine {
             None => (RequestId(0), CorrelationId::new("")),
         };
 
+        // A transport failure the policy does not retry (body too large, TLS
+        // trouble, ...) ends the request: there is no response to hand back.
+        if class != Classification::Retryable
+            && let Outcome::Transport(kind) = outcome
+        {
+            self.finish_flight(
+                fid,
+                Completion::GaveUp {
+                    last: Failure::Transport(kind),
+                    attempts,
+                },
+            );
+            return;
+        }
         if class != Classification::Retryable {
             if class == Classification::Success
                 && let Some(b) = self.budget.as_mut()
             {
                 b.record_success();
             }
-            let response = response.unwrap_or_else(|| {
-                crate::http::HttpResponse::new(status.unwrap_or(0), alloc::vec::Vec::new())
-            });
+            let Some(response) = response else {
+                // A status outcome always comes with its response.
+                self.finish_flight(
+                    fid,
+                    Completion::GaveUp {
+                        last: Failure::Transport(TransportErrorKind::Other),
+                        attempts,
+                    },
+                );
+                return;
+            };
             if flight.cacheable
                 && let Some(k) = &flight.key
             {
