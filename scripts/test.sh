@@ -21,6 +21,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo test"
 cargo test --workspace --locked
+cargo clippy -p novitai-tokio --all-targets --features sim --locked -- -D warnings; cargo test -p novitai-tokio --features sim --locked  # the simulator server (feature sim)
 
 step "core builds for wasm32-unknown-unknown (no_std, no I/O)"
 cargo build -p novitai-core --target wasm32-unknown-unknown --locked
