@@ -316,6 +316,13 @@ impl SimServerHandle {
         self.shared.with_sim(|sim| f(sim))
     }
 
+    /// TCP connections open right now (a hung request keeps one open until
+    /// its client gives up or the server shuts down).
+    #[must_use]
+    pub fn open_connections(&self) -> usize {
+        self.shared.open_connections.load(Ordering::Acquire)
+    }
+
     /// The simulator's clock now: wall time since start × `time_scale`.
     #[must_use]
     pub fn sim_now(&self) -> Instant {
@@ -384,6 +391,7 @@ async fn serve_connection(
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let _open = OpenConnection::new(Arc::clone(&shared));
     let reset = Arc::new(AtomicBool::new(false));
     {
         let service = service::SimService::new(shared, Arc::clone(&reset));
@@ -403,6 +411,23 @@ async fn serve_connection(
         // SO_LINGER 0: dropping the socket sends RST instead of FIN, which is
         // what a client sees when a peer or middlebox resets a connection.
         let _ = stream.set_zero_linger();
+    }
+}
+
+/// Counts a connection as open for as long as it lives (also when its task
+/// is aborted).
+struct OpenConnection(Arc<Shared>);
+
+impl OpenConnection {
+    fn new(shared: Arc<Shared>) -> OpenConnection {
+        shared.open_connections.fetch_add(1, Ordering::AcqRel);
+        OpenConnection(shared)
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.open_connections.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -32,6 +32,8 @@ pub(crate) struct Shared {
     /// the plan has no slow answers).
     slow_above: Option<Duration>,
     stop: watch::Receiver<bool>,
+    /// TCP connections open now.
+    pub(crate) open_connections: AtomicUsize,
 }
 
 impl fmt::Debug for Shared {
@@ -60,6 +62,7 @@ impl Shared {
             max_body_bytes,
             slow_above,
             stop,
+            open_connections: AtomicUsize::new(0),
         }
     }
 
@@ -201,10 +204,13 @@ async fn respond(
     let now = shared.sim_now();
     let reply = lock(&shared.sim).handle(&request, now);
     match reply {
-        SimReply::Respond { after, response } => match shared.slow_above {
+        SimReply::Respond {
+            after,
+            mut response,
+        } => match shared.slow_above {
             Some(normal) if after > normal && !response.body.is_empty() => {
                 shared.wait(normal).await?;
-                let body = Bytes::from(response.body.clone());
+                let body = Bytes::from(std::mem::take(&mut response.body));
                 let rest =
                     std::time::Duration::from_millis(after.saturating_sub(normal).as_millis());
                 Ok((
@@ -214,7 +220,7 @@ async fn respond(
             }
             _ => {
                 shared.wait(after).await?;
-                let body = WireBody::full(response.body.clone());
+                let body = WireBody::full(std::mem::take(&mut response.body));
                 Ok((wire::to_hyper(&response, body), Outcome::Plain))
             }
         },
@@ -232,7 +238,7 @@ async fn respond(
         }
         SimReply::Truncated { after, response } => {
             shared.wait(after).await?;
-            Ok(truncated(&response))
+            Ok(truncated(response))
         }
     }
 }
@@ -247,14 +253,16 @@ fn path_of(request: &HttpRequest) -> &str {
 /// byte (0xFF) and keeps its length: send it whole. A cut body is shorter
 /// than the real answer: declare a longer `Content-Length`, send what there
 /// is, and close the connection, so the client sees a body error.
-fn truncated(response: &HttpResponse) -> (Response<WireBody>, Outcome) {
-    if response.body.first() == Some(&0xFF) {
-        let body = WireBody::full(response.body.clone());
-        return (wire::to_hyper(response, body), Outcome::Garbled);
+fn truncated(mut response: HttpResponse) -> (Response<WireBody>, Outcome) {
+    let body = std::mem::take(&mut response.body);
+    if body.first() == Some(&0xFF) {
+        return (
+            wire::to_hyper(&response, WireBody::full(body)),
+            Outcome::Garbled,
+        );
     }
-    let len = response.body.len();
-    let declared = len.saturating_mul(2).saturating_add(1);
-    let mut out = wire::to_hyper(response, WireBody::cut_short(response.body.clone()));
+    let declared = body.len().saturating_mul(2).saturating_add(1);
+    let mut out = wire::to_hyper(&response, WireBody::cut_short(body));
     out.headers_mut().insert(
         hyper::header::CONTENT_LENGTH,
         hyper::header::HeaderValue::from(declared),
