@@ -115,7 +115,11 @@ pub(crate) fn probe_targets(instance: &Instance) -> Vec<EndpointState> {
                 .is_some_and(|k| k.trim().eq_ignore_ascii_case("tcp"))
         })
         .filter_map(|p| {
-            let ep = p.endpoint.as_deref().map(str::trim).filter(|e| !e.is_empty())?;
+            let ep = p
+                .endpoint
+                .as_deref()
+                .map(str::trim)
+                .filter(|e| !e.is_empty())?;
             let url = if ep.contains("://") {
                 ep.to_string()
             } else {

@@ -296,7 +296,10 @@ impl fmt::Display for FailReason {
                 write!(f, "the instance failed while {status}: {message}")
             }
             FailReason::Removed { status } => {
-                write!(f, "the instance was removed while starting (status {status})")
+                write!(
+                    f,
+                    "the instance was removed while starting (status {status})"
+                )
             }
             FailReason::Exited => f.write_str("the instance exited instead of running"),
             FailReason::NotFound => f.write_str("the instance no longer exists (404)"),
@@ -803,9 +806,7 @@ impl Monitor {
                     self.fail(FailReason::StartRejected {
                         status: status.clone(),
                     });
-                } else if self.mode == Mode::Create
-                    || self.phase != Phase::Initiated
-                    || grace_over
+                } else if self.mode == Mode::Create || self.phase != Phase::Initiated || grace_over
                 {
                     self.fail(FailReason::Exited);
                 }
@@ -1048,7 +1049,8 @@ impl Monitor {
         self.in_flight = None;
         self.next_poll_at = None;
         self.notify(n);
-        self.outbox.push_back(MonitorAction::Finished(outcome.clone()));
+        self.outbox
+            .push_back(MonitorAction::Finished(outcome.clone()));
         self.outcome = Some(outcome);
     }
 }

@@ -165,9 +165,11 @@ fn a_created_instance_goes_pulling_running_health_checking_ready() {
     // Both HTTP endpoints probed at once; the tcp port is not.
     let ports: Vec<_> = st.probes.iter().map(|p| p.1.port).collect();
     assert_eq!(ports, vec![8888, 7860]);
-    assert!(st.probes.iter().all(|p| p.0 == s(45)
-        && p.1.timeout == secs(10)
-        && !p.1.follow_redirects));
+    assert!(
+        st.probes
+            .iter()
+            .all(|p| p.0 == s(45) && p.1.timeout == secs(10) && !p.1.follow_redirects)
+    );
     st.now = s(46);
     st.answer_probe(0, ok(120));
     assert!(st.finished.is_empty(), "one endpoint is not enough");
@@ -179,7 +181,10 @@ fn a_created_instance_goes_pulling_running_health_checking_ready() {
     let (at, ready) = st.notes.last().unwrap();
     assert_eq!(*at, s(46));
     assert_eq!(ready.elapsed_time, Some(46_000));
-    assert_eq!(ready.novita_instance_id.as_deref(), Some("0123456789abcdef"));
+    assert_eq!(
+        ready.novita_instance_id.as_deref(),
+        Some("0123456789abcdef")
+    );
     assert_eq!(ready.instance_id, "inst-1");
     assert_eq!(ready.timestamp, T0.saturating_add(secs(46)).to_iso8601());
     let hc = ready.health_check.as_ref().unwrap();
@@ -202,7 +207,10 @@ fn a_created_instance_goes_pulling_running_health_checking_ready() {
     );
     // Finished: nothing more, ever.
     assert_eq!(st.m.poll(s(10_000)), MonitorAction::Wait(None));
-    assert!(!st.m.on_instance(FetchId(99), &snapshot(S::Exited, vec![]), s(10_000)));
+    assert!(
+        !st.m
+            .on_instance(FetchId(99), &snapshot(S::Exited, vec![]), s(10_000))
+    );
 }
 
 #[test]
@@ -230,8 +238,17 @@ fn status_error_fails_the_create_and_the_start() {
     let Outcome::Failed { reason, .. } = st.outcome() else {
         panic!("{:?}", st.outcome())
     };
-    assert!(matches!(reason, FailReason::StatusError { message, .. } if message.contains("image pull failed")));
-    assert!(st.notes[0].1.error.as_deref().unwrap().contains("image pull failed"));
+    assert!(
+        matches!(reason, FailReason::StatusError { message, .. } if message.contains("image pull failed"))
+    );
+    assert!(
+        st.notes[0]
+            .1
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("image pull failed")
+    );
 
     let mut st = Story::start();
     st.sleep();
@@ -330,7 +347,10 @@ fn transient_fetch_errors_keep_polling_and_a_slow_answer_delays_the_next_poll() 
     assert_eq!(st.fetches.len(), 3);
     assert_eq!(st.fetches[2].0, s(40));
     // A stale answer is ignored.
-    assert!(!st.m.on_instance(id, &snapshot(InstanceStatus::Running, vec![]), st.now));
+    assert!(
+        !st.m
+            .on_instance(id, &snapshot(InstanceStatus::Running, vec![]), st.now)
+    );
     assert!(st.m.last_fetch_error().is_none());
     st.answer(InstanceStatus::Running, vec![]);
     assert!(st.outcome().is_ready());
@@ -345,7 +365,10 @@ fn a_flapping_endpoint_passes_within_three_tries() {
     st.sleep();
     assert_eq!(st.probes.len(), 2);
     let gap1 = st.probes[1].0.saturating_duration_since(st.probes[0].0);
-    assert!((Duration::from_millis(500)..=secs(1)).contains(&gap1), "{gap1}");
+    assert!(
+        (Duration::from_millis(500)..=secs(1)).contains(&gap1),
+        "{gap1}"
+    );
     st.answer_probe(
         1,
         ProbeResult::transport(TransportErrorKind::ConnectionRefused, Duration::ZERO),
@@ -357,7 +380,10 @@ fn a_flapping_endpoint_passes_within_three_tries() {
     st.answer_probe(2, ok(10));
     assert!(st.outcome().is_ready());
     let hc = st.notes.last().unwrap().1.health_check.clone().unwrap();
-    assert_eq!(hc.endpoints[0].status, crate::webhook::payload::EndpointStatus::Healthy);
+    assert_eq!(
+        hc.endpoints[0].status,
+        crate::webhook::payload::EndpointStatus::Healthy
+    );
     assert_eq!(hc.endpoints[0].error, None);
 }
 
@@ -372,13 +398,19 @@ fn an_endpoint_never_healthy_fails_the_monitor_when_the_health_phase_cap_passes(
         st.now = next;
         st.drain();
         if let Some((_, p)) = st.probes.last()
-            && st.m.on_probe_result(p.id, ProbeResult::status(503, Duration::ZERO), st.now)
+            && st
+                .m
+                .on_probe_result(p.id, ProbeResult::status(503, Duration::ZERO), st.now)
         {
             st.drain();
         }
         if let Some(&(at, id)) = st.fetches.last()
             && at == st.now
-            && st.m.on_instance(id, &snapshot(InstanceStatus::Running, vec![http_port(8888)]), st.now)
+            && st.m.on_instance(
+                id,
+                &snapshot(InstanceStatus::Running, vec![http_port(8888)]),
+                st.now,
+            )
         {
             st.drain();
         }
@@ -402,7 +434,14 @@ fn an_endpoint_never_healthy_fails_the_monitor_when_the_health_phase_cap_passes(
     let terminal = st
         .statuses()
         .into_iter()
-        .filter(|s| matches!(s, NotificationStatus::Failed | NotificationStatus::Ready | NotificationStatus::Timeout))
+        .filter(|s| {
+            matches!(
+                s,
+                NotificationStatus::Failed
+                    | NotificationStatus::Ready
+                    | NotificationStatus::Timeout
+            )
+        })
         .count();
     assert_eq!(terminal, 1);
 }
@@ -420,9 +459,15 @@ fn an_unanswered_probe_counts_as_timed_out_and_its_late_answer_is_ignored() {
         }
     }
     let retry_at = st.probes[1].0;
-    assert!(retry_at >= s(16) + Duration::from_millis(500), "{retry_at:?}");
+    assert!(
+        retry_at >= s(16) + Duration::from_millis(500),
+        "{retry_at:?}"
+    );
     assert!(retry_at <= s(17), "{retry_at:?}");
-    assert!(!st.m.on_probe_result(first, ok(1), st.now), "late answer ignored");
+    assert!(
+        !st.m.on_probe_result(first, ok(1), st.now),
+        "late answer ignored"
+    );
     st.answer_probe(1, ok(1));
     assert!(st.outcome().is_ready());
 }
@@ -535,7 +580,10 @@ fn unknown_statuses_keep_polling_until_the_start_timeout() {
     assert!(matches!(st.outcome(), Outcome::TimedOut { .. }));
     assert_eq!(
         st.statuses(),
-        vec![NotificationStatus::StartupInitiated, NotificationStatus::Timeout]
+        vec![
+            NotificationStatus::StartupInitiated,
+            NotificationStatus::Timeout
+        ]
     );
 }
 
@@ -546,7 +594,9 @@ fn abort_ends_the_monitor_once() {
     st.m.abort("again", s(2));
     st.now = s(2);
     st.drain();
-    assert!(matches!(st.outcome(), Outcome::Failed { reason: FailReason::Aborted(r), .. } if r.contains("403")));
+    assert!(
+        matches!(st.outcome(), Outcome::Failed { reason: FailReason::Aborted(r), .. } if r.contains("403"))
+    );
     assert_eq!(st.statuses().len(), 2);
     assert_eq!(st.m.poll_timeout(), None);
 }
@@ -556,7 +606,11 @@ fn time_going_backwards_counts_as_no_time() {
     let mut st = Story::create();
     st.sleep();
     let id = st.last_fetch();
-    assert!(st.m.on_instance(id, &snapshot(InstanceStatus::Pulling, vec![]), Instant::ZERO));
+    assert!(st.m.on_instance(
+        id,
+        &snapshot(InstanceStatus::Pulling, vec![]),
+        Instant::ZERO
+    ));
     // The next poll is 5 s after the last one was sent, not after time zero.
     assert_eq!(st.m.poll(Instant::ZERO), MonitorAction::Wait(Some(s(10))));
 }
@@ -574,7 +628,10 @@ fn fetch_errors_are_classified_by_what_retrying_can_fix() {
         FetchError::NotFound
     );
     assert_eq!(
-        FetchError::from_error(&api(400, r#"{"reason":"RESOURCE_NOT_FOUND","message":"x"}"#)),
+        FetchError::from_error(&api(
+            400,
+            r#"{"reason":"RESOURCE_NOT_FOUND","message":"x"}"#
+        )),
         FetchError::NotFound
     );
     assert!(matches!(
