@@ -42,6 +42,7 @@
 //! | [`error`] | [`error::Error`], the one error a caller of the API sees, with actionable messages |
 //! | `sim` (feature `sim`) | deterministic model of the Novita v1 API with a seeded fault plan |
 //! | [`api`] | Novita v1 endpoints: typed request builders, lenient response parsers, validation, paging |
+//! | [`monitor`] | instance start-up monitor: polls to `running`, health-checks endpoints, emits phase notifications |
 //! | [`webhook`] | Standard Webhooks signing and verification, notification payloads, delivery schedule, outbound URL guard |
 #![no_std]
 #![forbid(unsafe_code)]
@@ -56,6 +57,7 @@ pub mod engine;
 pub mod error;
 pub mod http;
 pub mod limiter;
+pub mod monitor;
 pub mod queue;
 pub mod retry;
 pub mod rng;
