@@ -10,8 +10,8 @@ fn demo(args: &[&str]) -> (i32, String) {
         .args(args)
         .output()
         .expect("the novitai binary runs");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned()
-        + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.code().unwrap_or(-1), text)
 }
 

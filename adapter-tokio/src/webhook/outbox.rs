@@ -116,8 +116,7 @@ impl MemoryOutbox {
 
 impl Outbox for MemoryOutbox {
     fn put(&self, record: &PendingDelivery) -> Result<(), OutboxError> {
-        self.map()
-            .insert(record.message_id.clone(), record.clone());
+        self.map().insert(record.message_id.clone(), record.clone());
         Ok(())
     }
 

@@ -375,8 +375,7 @@ impl ReplayGuard {
         if self.seen.len() >= self.capacity {
             return Err(Rejection::ReplayGuardFull);
         }
-        self.seen
-            .insert(id.to_owned(), (Seen::InProgress, expires));
+        self.seen.insert(id.to_owned(), (Seen::InProgress, expires));
         self.by_expiry.insert((expires, id.to_owned()));
         Ok(())
     }

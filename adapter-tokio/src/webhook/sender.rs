@@ -600,7 +600,9 @@ impl Worker {
             DeliveryAction::Failed { attempts, reason } => {
                 (DeliveryOutcome::Failed(reason), attempts)
             }
-            DeliveryAction::Send(_) | DeliveryAction::WakeAt(_) | DeliveryAction::AwaitingResult => {
+            DeliveryAction::Send(_)
+            | DeliveryAction::WakeAt(_)
+            | DeliveryAction::AwaitingResult => {
                 return;
             }
         };
@@ -764,6 +766,9 @@ mod tests {
     #[test]
     fn zero_in_flight_is_a_config_error_naming_the_field() {
         let e = SenderError::MaxInFlight(0).to_string();
-        assert!(e.contains("max_in_flight") && e.contains("at least 1"), "{e}");
+        assert!(
+            e.contains("max_in_flight") && e.contains("at least 1"),
+            "{e}"
+        );
     }
 }
