@@ -338,7 +338,9 @@ impl WebhookSender {
 
     /// Stops the background task and waits for it. Attempts in flight are
     /// abandoned; every unfinished message stays in the outbox and is sent
-    /// (again, with the same id) by the next sender on it.
+    /// (again, with the same id) by the next sender on it. The task has
+    /// released the outbox when this returns; this handle (and its clones)
+    /// still hold it until dropped.
     pub async fn shutdown(&self) {
         let (tx, rx) = oneshot::channel();
         if self.commands.send(Command::Shutdown(tx)).is_ok() {
@@ -467,7 +469,7 @@ impl Worker {
     }
 
     async fn run(mut self) {
-        loop {
+        let ack = loop {
             self.start_due().await;
             let sleep = self.due.first().map(|&(at, _)| {
                 let now_ms = SystemTime::now()
@@ -480,15 +482,8 @@ impl Worker {
             tokio::select! {
                 cmd = self.commands.recv() => match cmd {
                     Some(Command::Deliver(record)) => self.admit(record).await,
-                    Some(Command::Shutdown(ack)) => {
-                        self.in_flight.abort_all();
-                        let _ = ack.send(());
-                        return;
-                    }
-                    None => {
-                        self.in_flight.abort_all();
-                        return;
-                    }
+                    Some(Command::Shutdown(ack)) => break Some(ack),
+                    None => break None,
                 },
                 Some(done) = self.in_flight.join_next(), if !self.in_flight.is_empty() => {
                     match done {
@@ -500,6 +495,13 @@ impl Worker {
                 }
                 () = tokio::time::sleep(sleep.unwrap_or(MAX_SLEEP)), if sleep.is_some() => {}
             }
+        };
+        // Let go of the client, the attempts and this task's share of the
+        // outbox before acknowledging.
+        self.in_flight.abort_all();
+        drop(self);
+        if let Some(ack) = ack {
+            let _ = ack.send(());
         }
     }
 
