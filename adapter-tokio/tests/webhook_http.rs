@@ -50,7 +50,10 @@ fn notification(n: u32) -> Notification {
 
 /// What the test receiver saw: (path, webhook-id) per request.
 #[derive(Clone, Default)]
-struct Seen(Arc<Mutex<Vec<(String, Option<String>)>>>);
+struct Seen(Arc<Mutex<Vec<Hit>>>);
+
+/// A request's path and its `webhook-id`.
+type Hit = (String, Option<String>);
 
 impl Seen {
     fn record(&self, path: &str, headers: &HeaderMap) {
