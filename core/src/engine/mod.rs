@@ -784,10 +784,17 @@ impl Engine {
             Outcome::Transport(_) => None,
         };
         // What the breaker learns: the server's health, not the caller's
-        // mistakes. A 429 is the limiter's business, not a failure.
-        match (class, status) {
-            (_, Some(429)) => self.breaker.on_ignored(permit),
-            (Classification::Retryable, _) => self.breaker.on_failure(permit, now),
+        // mistakes. A 429 is the limiter's business, not a failure. A
+        // transport error is never a success, retryable or not: an oversized
+        // body (the server did answer) is ignored, any other is a failure.
+        match (class, outcome) {
+            (_, Outcome::Status { code: 429, .. })
+            | (_, Outcome::Transport(TransportErrorKind::BodyTooLarge)) => {
+                self.breaker.on_ignored(permit);
+            }
+            (Classification::Retryable, _) | (_, Outcome::Transport(_)) => {
+                self.breaker.on_failure(permit, now);
+            }
             _ => self.breaker.on_success(permit, now),
         }
         if let Outcome::Status {
@@ -815,9 +822,19 @@ impl Engine {
             {
                 b.record_success();
             }
-            let response = response.unwrap_or_else(|| {
-                crate::http::HttpResponse::new(status.unwrap_or(0), alloc::vec::Vec::new())
-            });
+            // A transport error that is not retried is a failure, not an
+            // answer: there is no response to hand out.
+            let response = match (outcome, response) {
+                (Outcome::Status { .. }, Some(r)) => r,
+                (Outcome::Transport(k), _) => {
+                    let last = Failure::Transport(k);
+                    self.finish_flight(fid, Completion::GaveUp { last, attempts });
+                    return;
+                }
+                (Outcome::Status { code, .. }, None) => {
+                    crate::http::HttpResponse::new(code, alloc::vec::Vec::new())
+                }
+            };
             if flight.cacheable
                 && let Some(k) = &flight.key
             {
