@@ -765,6 +765,18 @@ impl Engine {
         outcome: Outcome,
         response: Option<crate::http::HttpResponse>,
     ) {
+        // A 429 speaks for the whole client, not for one request: its hold
+        // applies even when the attempt is dead (timed out, cancelled), or the
+        // next transmission would go before the server's Retry-After.
+        if let Outcome::Status {
+            code: 429,
+            retry_after,
+        } = outcome
+        {
+            let hold = now + retry_after.unwrap_or(Duration::from_secs(1));
+            self.server_hold = Some(self.server_hold.map_or(hold, |h| h.max(hold)));
+            self.limiter.push_back(hold);
+        }
         let Some(fid) = self.attempts.remove(&attempt) else {
             self.outputs
                 .push_back(Output::Event(Event::LateAnswerIgnored { attempt }));
@@ -796,15 +808,6 @@ impl Engine {
                 self.breaker.on_failure(permit, now);
             }
             _ => self.breaker.on_success(permit, now),
-        }
-        if let Outcome::Status {
-            code: 429,
-            retry_after,
-        } = outcome
-        {
-            let hold = now + retry_after.unwrap_or(Duration::from_secs(1));
-            self.server_hold = Some(self.server_hold.map_or(hold, |h| h.max(hold)));
-            self.limiter.push_back(hold);
         }
 
         let Some(flight) = self.flights.get_mut(&fid) else {
