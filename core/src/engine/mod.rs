@@ -502,6 +502,9 @@ impl Engine {
     /// A transmission it had out is abandoned: its answer will be ignored.
     pub fn cancel(&mut self, id: RequestId, now: Instant) -> bool {
         let now = self.clock(now);
+        // A deadline that passed before this call (the timer fired late, or
+        // not at all) ends the request first.
+        self.expire_deadlines(now);
         let found = self.finish_request(id, Completion::Cancelled);
         self.drive(now);
         found
@@ -512,6 +515,7 @@ impl Engine {
     pub fn shutdown(&mut self, now: Instant) {
         let now = self.clock(now);
         self.shutting_down = true;
+        self.expire_deadlines(now);
         let ids: Vec<RequestId> = self.requests.keys().copied().collect();
         for id in ids {
             self.finish_request(id, Completion::Cancelled);
@@ -532,12 +536,16 @@ impl Engine {
                 response,
             } => {
                 let now = self.clock(now);
+                // Deadlines that passed before the answer came end their
+                // requests first: nothing completes otherwise past its deadline.
+                self.expire_deadlines(now);
                 let outcome = Outcome::from_http_response(&response, None);
                 self.on_answer(attempt, now, outcome, Some(response));
                 self.drive(now);
             }
             Input::TransportError { attempt, now, kind } => {
                 let now = self.clock(now);
+                self.expire_deadlines(now);
                 self.on_answer(attempt, now, Outcome::Transport(kind), None);
                 self.drive(now);
             }
@@ -590,8 +598,11 @@ impl Engine {
         // Time-driven breaker changes (open → half-open, hung probes).
         let _ = self.breaker.state(now);
         self.drain_transitions();
-        self.expire_attempts(now);
+        // Deadlines before attempt timeouts: when a late timer covers both,
+        // a request past its deadline ends DeadlineExceeded, not by a retry
+        // decision taken after its deadline.
         self.expire_deadlines(now);
+        self.expire_attempts(now);
         self.run_due_flights(now);
         self.admit(now);
         self.drain_transitions();
