@@ -66,7 +66,7 @@ pub use types::{
 };
 
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
-use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -205,7 +205,7 @@ enum Phase {
 struct Flight {
     request: HttpRequest,
     /// Coalescing / cache key (`Some` for coalescible GETs).
-    key: Option<String>,
+    key: Option<Arc<str>>,
     cacheable: bool,
     idempotent: bool,
     waiters: Vec<Waiter>,
@@ -260,7 +260,7 @@ pub struct Engine {
     /// Where each live request is.
     requests: BTreeMap<RequestId, FlightId>,
     /// Coalescing key → flight.
-    by_key: BTreeMap<String, FlightId>,
+    by_key: BTreeMap<Arc<str>, FlightId>,
     /// Waiter deadlines, for the timer.
     deadlines: BTreeSet<(Instant, RequestId)>,
     outputs: VecDeque<Output>,
@@ -422,10 +422,9 @@ impl Engine {
         };
         let is_get = request.method == Method::Get;
         let cacheable = is_get && options.cacheable;
-        let key =
-            (is_get && (options.coalesce || cacheable)).then(|| request.path_and_query.clone());
+        let coalesce = is_get && options.coalesce;
 
-        if cacheable && let Some(response) = key.as_deref().and_then(|k| self.cache.get(k, now)) {
+        if cacheable && let Some(response) = self.cache.get(&request.path_and_query, now) {
             self.complete_waiter(waiter, Completion::Ok(response), 0, true);
             self.drive(now);
             return Ok(id);
@@ -435,8 +434,8 @@ impl Engine {
             self.drive(now);
             return Ok(id);
         }
-        if options.coalesce
-            && let Some(&fid) = key.as_ref().and_then(|k| self.by_key.get(k))
+        if coalesce
+            && let Some(&fid) = self.by_key.get(request.path_and_query.as_str())
             && let Some(flight) = self.flights.get_mut(&fid)
         {
             let leader = flight.leader().map_or(id, |w| w.id);
@@ -454,6 +453,9 @@ impl Engine {
             return Ok(id);
         }
 
+        // The coalescing / cache key, allocated once and shared with `by_key`.
+        let key: Option<Arc<str>> =
+            (coalesce || cacheable).then(|| Arc::from(request.path_and_query.as_str()));
         let mut request = request;
         request
             .headers
@@ -473,10 +475,8 @@ impl Engine {
                     self.deadlines.insert((d, id));
                 }
                 self.requests.insert(id, fid);
-                if options.coalesce
-                    && let Some(k) = &key
-                {
-                    self.by_key.insert(k.clone(), fid);
+                if coalesce && let Some(k) = &key {
+                    self.by_key.insert(Arc::clone(k), fid);
                 }
                 self.flights.insert(
                     fid,
@@ -570,11 +570,17 @@ impl Engine {
         self.now
     }
 
+    /// `nv-` and 16 lowercase hex digits, formatted on the stack.
     fn generate_correlation_id(&mut self) -> CorrelationId {
-        use core::fmt::Write;
-        let mut s = String::with_capacity(19);
-        let _ = write!(s, "nv-{:016x}", self.rng.next_u64());
-        CorrelationId::new(&s)
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let v = self.rng.next_u64();
+        let mut buf = *b"nv-0000000000000000";
+        let mut shift = 64;
+        for b in buf.iter_mut().skip(3) {
+            shift -= 4;
+            *b = HEX[((v >> shift) & 0xf) as usize];
+        }
+        CorrelationId::new(core::str::from_utf8(&buf).unwrap_or("nv-"))
     }
 
     /// When the limiter (and a server's 429) lets the next request go.
@@ -981,12 +987,20 @@ impl Engine {
         let waiters = core::mem::take(&mut flight.waiters);
         let attempts = flight.attempts;
         self.forget_flight(fid, flight);
-        for w in waiters {
+        let last = waiters.len().saturating_sub(1);
+        let mut outcome = outcome;
+        for (i, w) in waiters.into_iter().enumerate() {
             self.requests.remove(&w.id);
             if let Some(d) = w.deadline {
                 self.deadlines.remove(&(d, w.id));
             }
-            self.complete_waiter(w, outcome.clone(), attempts, false);
+            // Clone for all but the last waiter, which takes the original.
+            let o = if i == last {
+                core::mem::replace(&mut outcome, Completion::Cancelled)
+            } else {
+                outcome.clone()
+            };
+            self.complete_waiter(w, o, attempts, false);
         }
     }
 
@@ -1013,7 +1027,7 @@ impl Engine {
             Phase::Waiting { .. } => {}
         }
         self.active.remove(&fid);
-        if let Some(k) = &flight.key
+        if let Some(k) = flight.key.as_deref()
             && self.by_key.get(k) == Some(&fid)
         {
             self.by_key.remove(k);
