@@ -1268,8 +1268,10 @@ fn a_request_past_its_deadline_ends_deadline_exceeded_even_when_the_timer_is_lat
 /// carried the cancelled one's `X-Correlation-ID`.
 #[test]
 fn when_a_coalesced_leader_is_cancelled_the_header_names_the_new_leader() {
-    let mut config = EngineConfig::default();
-    config.max_in_flight = 1;
+    let config = EngineConfig {
+        max_in_flight: 1,
+        ..EngineConfig::default()
+    };
     let mut engine = Engine::new(config, 1, Instant::ZERO).expect("valid");
     let get = |p: &str| HttpRequest::new(Method::Get, p);
     let cid = |c: &str| RequestOptions::new().correlation_id(c);
