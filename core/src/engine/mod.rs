@@ -66,7 +66,7 @@ pub use types::{
 };
 
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
-use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -205,7 +205,7 @@ enum Phase {
 struct Flight {
     request: HttpRequest,
     /// Coalescing / cache key (`Some` for coalescible GETs).
-    key: Option<String>,
+    key: Option<Arc<str>>,
     cacheable: bool,
     idempotent: bool,
     waiters: Vec<Waiter>,
@@ -260,7 +260,7 @@ pub struct Engine {
     /// Where each live request is.
     requests: BTreeMap<RequestId, FlightId>,
     /// Coalescing key → flight.
-    by_key: BTreeMap<String, FlightId>,
+    by_key: BTreeMap<Arc<str>, FlightId>,
     /// Waiter deadlines, for the timer.
     deadlines: BTreeSet<(Instant, RequestId)>,
     outputs: VecDeque<Output>,
@@ -422,10 +422,9 @@ impl Engine {
         };
         let is_get = request.method == Method::Get;
         let cacheable = is_get && options.cacheable;
-        let key =
-            (is_get && (options.coalesce || cacheable)).then(|| request.path_and_query.clone());
+        let coalesce = is_get && options.coalesce;
 
-        if cacheable && let Some(response) = key.as_deref().and_then(|k| self.cache.get(k, now)) {
+        if cacheable && let Some(response) = self.cache.get(&request.path_and_query, now) {
             self.complete_waiter(waiter, Completion::Ok(response), 0, true);
             self.drive(now);
             return Ok(id);
@@ -435,8 +434,8 @@ impl Engine {
             self.drive(now);
             return Ok(id);
         }
-        if options.coalesce
-            && let Some(&fid) = key.as_ref().and_then(|k| self.by_key.get(k))
+        if coalesce
+            && let Some(&fid) = self.by_key.get(request.path_and_query.as_str())
             && let Some(flight) = self.flights.get_mut(&fid)
         {
             let leader = flight.leader().map_or(id, |w| w.id);
@@ -454,6 +453,9 @@ impl Engine {
             return Ok(id);
         }
 
+        // The coalescing / cache key, allocated once and shared with `by_key`.
+        let key: Option<Arc<str>> =
+            (coalesce || cacheable).then(|| Arc::from(request.path_and_query.as_str()));
         let mut request = request;
         request
             .headers
@@ -473,10 +475,8 @@ impl Engine {
                     self.deadlines.insert((d, id));
                 }
                 self.requests.insert(id, fid);
-                if options.coalesce
-                    && let Some(k) = &key
-                {
-                    self.by_key.insert(k.clone(), fid);
+                if coalesce && let Some(k) = &key {
+                    self.by_key.insert(Arc::clone(k), fid);
                 }
                 self.flights.insert(
                     fid,
@@ -502,6 +502,9 @@ impl Engine {
     /// A transmission it had out is abandoned: its answer will be ignored.
     pub fn cancel(&mut self, id: RequestId, now: Instant) -> bool {
         let now = self.clock(now);
+        // A deadline that passed before this call (the timer fired late, or
+        // not at all) ends the request first.
+        self.expire_deadlines(now);
         let found = self.finish_request(id, Completion::Cancelled);
         self.drive(now);
         found
@@ -512,6 +515,7 @@ impl Engine {
     pub fn shutdown(&mut self, now: Instant) {
         let now = self.clock(now);
         self.shutting_down = true;
+        self.expire_deadlines(now);
         let ids: Vec<RequestId> = self.requests.keys().copied().collect();
         for id in ids {
             self.finish_request(id, Completion::Cancelled);
@@ -532,12 +536,16 @@ impl Engine {
                 response,
             } => {
                 let now = self.clock(now);
+                // Deadlines that passed before the answer came end their
+                // requests first: nothing completes otherwise past its deadline.
+                self.expire_deadlines(now);
                 let outcome = Outcome::from_http_response(&response, None);
                 self.on_answer(attempt, now, outcome, Some(response));
                 self.drive(now);
             }
             Input::TransportError { attempt, now, kind } => {
                 let now = self.clock(now);
+                self.expire_deadlines(now);
                 self.on_answer(attempt, now, Outcome::Transport(kind), None);
                 self.drive(now);
             }
@@ -562,11 +570,17 @@ impl Engine {
         self.now
     }
 
+    /// `nv-` and 16 lowercase hex digits, formatted on the stack.
     fn generate_correlation_id(&mut self) -> CorrelationId {
-        use core::fmt::Write;
-        let mut s = String::with_capacity(19);
-        let _ = write!(s, "nv-{:016x}", self.rng.next_u64());
-        CorrelationId::new(&s)
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let v = self.rng.next_u64();
+        let mut buf = *b"nv-0000000000000000";
+        let mut shift = 64;
+        for b in buf.iter_mut().skip(3) {
+            shift -= 4;
+            *b = HEX[((v >> shift) & 0xf) as usize];
+        }
+        CorrelationId::new(core::str::from_utf8(&buf).unwrap_or("nv-"))
     }
 
     /// When the limiter (and a server's 429) lets the next request go.
@@ -590,8 +604,11 @@ impl Engine {
         // Time-driven breaker changes (open → half-open, hung probes).
         let _ = self.breaker.state(now);
         self.drain_transitions();
-        self.expire_attempts(now);
+        // Deadlines before attempt timeouts: when a late timer covers both,
+        // a request past its deadline ends DeadlineExceeded, not by a retry
+        // decision taken after its deadline.
         self.expire_deadlines(now);
+        self.expire_attempts(now);
         self.run_due_flights(now);
         self.admit(now);
         self.drain_transitions();
@@ -765,6 +782,18 @@ impl Engine {
         outcome: Outcome,
         response: Option<crate::http::HttpResponse>,
     ) {
+        // A 429 speaks for the whole client, not for one request: its hold
+        // applies even when the attempt is dead (timed out, cancelled), or the
+        // next transmission would go before the server's Retry-After.
+        if let Outcome::Status {
+            code: 429,
+            retry_after,
+        } = outcome
+        {
+            let hold = now + retry_after.unwrap_or(Duration::from_secs(1));
+            self.server_hold = Some(self.server_hold.map_or(hold, |h| h.max(hold)));
+            self.limiter.push_back(hold);
+        }
         let Some(fid) = self.attempts.remove(&attempt) else {
             self.outputs
                 .push_back(Output::Event(Event::LateAnswerIgnored { attempt }));
@@ -784,26 +813,18 @@ impl Engine {
             Outcome::Transport(_) => None,
         };
         // What the breaker learns: the server's health, not the caller's
-        // mistakes. A 429 is the limiter's business, not a failure.
+        // mistakes. A 429 is the limiter's business, not a failure. A
+        // transport error is never a success, retryable or not: an oversized
+        // body (the server did answer) is ignored, any other is a failure.
         match (class, outcome) {
-            (_, Outcome::Status { code: 429, .. }) => self.breaker.on_ignored(permit),
-            // The server answered, just too much: says nothing about its health.
-            (_, Outcome::Transport(TransportErrorKind::BodyTooLarge)) => {
+            (_, Outcome::Status { code: 429, .. })
+            | (_, Outcome::Transport(TransportErrorKind::BodyTooLarge)) => {
                 self.breaker.on_ignored(permit);
             }
             (Classification::Retryable, _) | (_, Outcome::Transport(_)) => {
                 self.breaker.on_failure(permit, now);
             }
             _ => self.breaker.on_success(permit, now),
-        }
-        if let Outcome::Status {
-            code: 429,
-            retry_after,
-        } = outcome
-        {
-            let hold = now + retry_after.unwrap_or(Duration::from_secs(1));
-            self.server_hold = Some(self.server_hold.map_or(hold, |h| h.max(hold)));
-            self.limiter.push_back(hold);
         }
 
         let Some(flight) = self.flights.get_mut(&fid) else {
@@ -815,36 +836,24 @@ impl Engine {
             None => (RequestId(0), CorrelationId::new("")),
         };
 
-        // A transport failure the policy does not retry (body too large, TLS
-        // trouble, ...) ends the request: there is no response to hand back.
-        if class != Classification::Retryable
-            && let Outcome::Transport(kind) = outcome
-        {
-            self.finish_flight(
-                fid,
-                Completion::GaveUp {
-                    last: Failure::Transport(kind),
-                    attempts,
-                },
-            );
-            return;
-        }
         if class != Classification::Retryable {
             if class == Classification::Success
                 && let Some(b) = self.budget.as_mut()
             {
                 b.record_success();
             }
-            let Some(response) = response else {
-                // A status outcome always comes with its response.
-                self.finish_flight(
-                    fid,
-                    Completion::GaveUp {
-                        last: Failure::Transport(TransportErrorKind::Other),
-                        attempts,
-                    },
-                );
-                return;
+            // A transport error that is not retried is a failure, not an
+            // answer: there is no response to hand out.
+            let response = match (outcome, response) {
+                (Outcome::Status { .. }, Some(r)) => r,
+                (Outcome::Transport(k), _) => {
+                    let last = Failure::Transport(k);
+                    self.finish_flight(fid, Completion::GaveUp { last, attempts });
+                    return;
+                }
+                (Outcome::Status { code, .. }, None) => {
+                    crate::http::HttpResponse::new(code, alloc::vec::Vec::new())
+                }
             };
             if flight.cacheable
                 && let Some(k) = &flight.key
@@ -949,6 +958,16 @@ impl Engine {
         let attempts = flight.attempts;
         let waiter = flight.waiters.remove(pos);
         let empty = flight.waiters.is_empty();
+        // The next waiter leads now: later attempts carry its correlation id,
+        // in the header as in the events.
+        if pos == 0
+            && let Some(next) = flight.waiters.first()
+        {
+            flight
+                .request
+                .headers
+                .set(CORRELATION_HEADER, next.correlation_id.as_str());
+        }
         self.requests.remove(&id);
         if let Some(d) = waiter.deadline {
             self.deadlines.remove(&(d, id));
@@ -968,12 +987,20 @@ impl Engine {
         let waiters = core::mem::take(&mut flight.waiters);
         let attempts = flight.attempts;
         self.forget_flight(fid, flight);
-        for w in waiters {
+        let last = waiters.len().saturating_sub(1);
+        let mut outcome = outcome;
+        for (i, w) in waiters.into_iter().enumerate() {
             self.requests.remove(&w.id);
             if let Some(d) = w.deadline {
                 self.deadlines.remove(&(d, w.id));
             }
-            self.complete_waiter(w, outcome.clone(), attempts, false);
+            // Clone for all but the last waiter, which takes the original.
+            let o = if i == last {
+                core::mem::replace(&mut outcome, Completion::Cancelled)
+            } else {
+                outcome.clone()
+            };
+            self.complete_waiter(w, o, attempts, false);
         }
     }
 
@@ -1000,7 +1027,7 @@ impl Engine {
             Phase::Waiting { .. } => {}
         }
         self.active.remove(&fid);
-        if let Some(k) = &flight.key
+        if let Some(k) = flight.key.as_deref()
             && self.by_key.get(k) == Some(&fid)
         {
             self.by_key.remove(k);
