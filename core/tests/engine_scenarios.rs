@@ -509,3 +509,46 @@ fn status_reports_queue_breaker_and_limiter() {
     assert_eq!(s.submitted, 5);
     assert_eq!(s.completed, 0);
 }
+
+#[test]
+fn a_body_too_large_is_final_and_gives_up_with_its_kind() {
+    let mut engine = Engine::new(no_jitter(), 42, Instant::ZERO).unwrap();
+    let id = engine
+        .submit(
+            HttpRequest::new(Method::Get, "/v1/gpu/instances"),
+            RequestOptions::new(),
+            Instant::ZERO,
+        )
+        .unwrap();
+    let mut transmits = 0;
+    let mut done = Vec::new();
+    let mut attempt = None;
+    loop {
+        match engine.poll_output() {
+            Output::Transmit(t) => {
+                transmits += 1;
+                attempt = Some(t.attempt);
+            }
+            Output::Event(Event::Completed(c)) => done.push(c),
+            Output::Event(_) => {}
+            Output::Timeout(_) => match attempt.take() {
+                Some(a) => engine.handle_input(Input::TransportError {
+                    attempt: a,
+                    now: secs(1),
+                    kind: TransportErrorKind::BodyTooLarge,
+                }),
+                None => break,
+            },
+        }
+    }
+    assert_eq!(transmits, 1, "the same body would come back: no retry");
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].id, id);
+    assert_eq!(
+        done[0].outcome,
+        Completion::GaveUp {
+            last: novitai_core::engine::Failure::Transport(TransportErrorKind::BodyTooLarge),
+            attempts: 1
+        }
+    );
+}

@@ -816,6 +816,19 @@ impl Engine {
             {
                 b.record_success();
             }
+            // A transport failure that is not worth retrying (body too
+            // large, TLS, ...) has no answer to hand back: it gives up with
+            // its kind rather than a made-up status.
+            if let Outcome::Transport(kind) = outcome {
+                self.finish_flight(
+                    fid,
+                    Completion::GaveUp {
+                        last: Failure::Transport(kind),
+                        attempts,
+                    },
+                );
+                return;
+            }
             let response = response.unwrap_or_else(|| {
                 crate::http::HttpResponse::new(status.unwrap_or(0), alloc::vec::Vec::new())
             });
