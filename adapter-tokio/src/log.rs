@@ -4,6 +4,7 @@
 //! | level | what |
 //! |---|---|
 //! | info | driver start/stop, successful calls that change something (creates, deletes, instance actions), cancellations |
+//! | trace | each attempt's start as the engine reports it (the send is logged at debug) |
 //! | debug | each attempt sent (method, path, attempt number), each answer (status, elapsed), completions of reads, coalescing, late answers |
 //! | warn | retries scheduled, attempts timed out, breaker transitions, rate-limit waits |
 //! | error | final failures: gave up, breaker open, queue full, deadline passed, an error status |
@@ -67,7 +68,7 @@ pub(crate) fn event(e: &Event) {
             attempt,
             number,
             probe,
-        } => tracing::debug!(
+        } => tracing::trace!(
             %correlation_id,
             request = id.get(),
             attempt = attempt.get(),
