@@ -139,7 +139,8 @@ pub fn config_from_env() -> Result<Config, BuildError> {
     }
     // Variables whose name or value is not UTF-8 cannot be ours.
     pairs.extend(
-        std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+        std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
     );
     Ok(Config::from_pairs(pairs)?)
 }
@@ -232,9 +233,7 @@ impl NovitaBuilder {
             .engine
             .unwrap_or_else(|| EngineConfig::from_config(&config));
         let options = DriverOptions {
-            base_url: self
-                .base_url
-                .unwrap_or_else(|| config.api_base_url.clone()),
+            base_url: self.base_url.unwrap_or_else(|| config.api_base_url.clone()),
             seed: self.seed,
             http: self.http,
             max_body_bytes: self.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
@@ -516,7 +515,10 @@ impl Novita {
     ///
     /// # Errors
     /// Any [`Error`].
-    pub async fn stop_instance(&self, instance_id: impl Into<String>) -> Result<InstanceAck, Error> {
+    pub async fn stop_instance(
+        &self,
+        instance_id: impl Into<String>,
+    ) -> Result<InstanceAck, Error> {
         self.call(StopInstance::new(instance_id)).await
     }
 
@@ -595,10 +597,7 @@ impl Novita {
     ///
     /// # Errors
     /// Any [`Error`].
-    pub async fn delete_network_storage(
-        &self,
-        storage_id: impl Into<String>,
-    ) -> Result<(), Error> {
+    pub async fn delete_network_storage(&self, storage_id: impl Into<String>) -> Result<(), Error> {
         self.call(DeleteNetworkStorage::new(storage_id)).await
     }
 }

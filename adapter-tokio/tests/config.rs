@@ -4,9 +4,9 @@
 use std::io::Write;
 
 use novitai_core::Duration;
+use novitai_tokio::Novita;
 use novitai_tokio::client::{BuildError, config_from_sources};
 use novitai_tokio::driver::DriverError;
-use novitai_tokio::Novita;
 
 fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
     p.iter()
@@ -40,7 +40,11 @@ fn config_errors_list_every_problem() {
     assert_eq!(vars.len(), 4);
     let text = err.to_string();
     assert!(text.contains("REQUEST_TIMEOUT=999999"), "{text}");
-    assert_eq!(text.lines().count(), 5, "a header and one line per problem:\n{text}");
+    assert_eq!(
+        text.lines().count(),
+        5,
+        "a header and one line per problem:\n{text}"
+    );
 }
 
 #[test]
@@ -75,6 +79,9 @@ fn a_missing_dotenv_file_is_no_error() {
 fn building_outside_a_runtime_is_an_error_not_a_panic() {
     let config = novitai_core::config::Config::new("sk_test_0123456789");
     let err = Novita::new(config).unwrap_err();
-    assert!(matches!(err, BuildError::Driver(DriverError::NoRuntime)), "{err:?}");
+    assert!(
+        matches!(err, BuildError::Driver(DriverError::NoRuntime)),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("tokio runtime"));
 }

@@ -215,7 +215,10 @@ async fn connection_refused_says_to_check_the_base_url() {
     let addr = listener.local_addr().unwrap();
     drop(listener);
     let novita = Novita::builder()
-        .config(config(&format!("http://{addr}"), &[("MAX_RETRY_ATTEMPTS", "2")]))
+        .config(config(
+            &format!("http://{addr}"),
+            &[("MAX_RETRY_ATTEMPTS", "2")],
+        ))
         .build()
         .unwrap();
     let err = novita.clusters().await.unwrap_err();
@@ -264,7 +267,10 @@ async fn a_redirect_is_an_answer_not_followed() {
     .await;
     let novita = client(&server, &[]);
     let err = novita.clusters().await.unwrap_err();
-    assert!(matches!(err, Error::Api(ref e) if e.status == 302), "{err:?}");
+    assert!(
+        matches!(err, Error::Api(ref e) if e.status == 302),
+        "{err:?}"
+    );
     assert_eq!(server.requests(), 1);
 }
 

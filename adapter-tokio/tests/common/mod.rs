@@ -254,9 +254,14 @@ pub fn config(base: &str, extra: &[(&str, &str)]) -> Config {
         ("RETRY_MAX_DELAY_MS".into(), "200".into()),
         ("REQUEST_TIMEOUT".into(), "5000".into()),
     ];
-    pairs.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    pairs.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
     Config::from_pairs(pairs).unwrap()
 }
 
 /// An empty cluster list.
-pub const CLUSTERS: &str = r#"{"data":[{"id":"c1","name":"Hong Kong","availableGpuType":["RTX 4090"]}]}"#;
+pub const CLUSTERS: &str =
+    r#"{"data":[{"id":"c1","name":"Hong Kong","availableGpuType":["RTX 4090"]}]}"#;
