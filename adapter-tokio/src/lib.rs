@@ -1,25 +1,44 @@
 //! # novitai-tokio
 //!
-//! The native adapter of novitai: it will carry out the decisions of
-//! [`novitai_core`] with reqwest and tokio timers (issue [tokio-adapter]).
+//! The native adapter of novitai: it carries out the decisions of
+//! [`novitai_core`] with reqwest and tokio timers, and holds no policy of its
+//! own — retries, rate limits, the circuit breaker, timeouts and caching are
+//! all decided by the core's [`Engine`](novitai_core::engine::Engine).
 //!
-//! Today it re-exports the core so that applications can already use the
-//! standalone machines (breaker, limiter, retry, queue) with their own I/O.
+//! - [`Novita`]: the typed async client (`Novita::from_env()`,
+//!   `novita.clusters().await`, `novita.create_instance(..)`, ...).
+//! - [`Driver`]: one tokio task owning the engine; callers submit over a
+//!   channel and await their [`Completed`](novitai_core::engine::Completed).
+//! - Logging with `tracing`, mapped one-to-one from the engine's events
+//!   (see the `log` module's table); secrets are never logged.
+//! - [`webhook`]: a durable webhook sender over reqwest (the core's delivery
+//!   machine, an fsynced outbox, a DNS resolver that applies the URL guard) and
+//!   a verifying receiver (plain function, or axum middleware with the `axum`
+//!   feature).
+//! - With the `sim` feature, `sim_server` serves the core's deterministic
+//!   Novita API simulator over HTTP on 127.0.0.1, its fault plan carried out on
+//!   the wire (resets, hangs, cut-short bodies), for demos and end-to-end tests.
 //!
-//! [`webhook`]: a durable webhook sender over reqwest (the core's delivery
-//! machine, an fsynced outbox, a DNS resolver that applies the URL guard) and a
-//! verifying receiver (plain function, or axum middleware with the `axum`
-//! feature).
-//!
-//! With the `sim` feature, `sim_server` serves the core's deterministic
-//! Novita API simulator over HTTP on 127.0.0.1, its fault plan carried out on
-//! the wire (resets, hangs, cut-short bodies), for demos and end-to-end tests.
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let novita = novitai_tokio::Novita::from_env()?;
+//! novita.health_check().await?;
+//! let status = novita.status().await?;
+//! println!("breaker {:?}, {} queued", status.breaker, status.queued);
+//! # Ok(()) }
+//! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod client;
+pub mod driver;
+mod log;
 pub mod webhook;
 
+pub use client::{BuildError, Novita, NovitaBuilder};
+pub use driver::{Driver, DriverError, DriverOptions};
 pub use novitai_core as core;
+pub use novitai_core::error::Error;
 
 #[cfg(feature = "sim")]
 pub mod sim_server;

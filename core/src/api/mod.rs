@@ -145,6 +145,8 @@ impl fmt::Display for ApiContextError {
     }
 }
 
+impl core::error::Error for ApiContextError {}
+
 impl ApiContext {
     /// A context for `api_key`, sending `user_agent`.
     ///

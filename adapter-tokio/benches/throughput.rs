@@ -1,0 +1,239 @@
+//! Requests per second through the adapter vs plain reqwest, against the same
+//! local axum server answering 200 `{}` at once, with 64 concurrent callers.
+//!
+//! `cargo bench -p novitai-tokio --bench throughput [-- SECONDS [ROUNDS]]`
+//!
+//! Each round measures plain reqwest, the raw driver (`Driver::send`, no
+//! coalescing: every call is a transmission) and the typed client
+//! (`Novita::instance`, a distinct id per caller so nothing coalesces) for
+//! SECONDS each (default 3), after a 1 s warm-up; the median over ROUNDS
+//! (default 3) is reported with the ratios. The adapter runs a permissive
+//! config: a limit of a million requests per second, 256 in flight.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use novitai_core::config::Config;
+use novitai_core::engine::{EngineConfig, RequestOptions};
+use novitai_core::http::{HttpRequest, Method};
+use novitai_core::limiter::{RateLimitConfig, WindowConfig};
+use novitai_core::queue::QueueConfig;
+use novitai_tokio::Novita;
+
+const CALLERS: usize = 64;
+
+async fn server() -> String {
+    let app = axum::Router::new().fallback(|| async { "{}" });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+/// The process's CPU time (user + system) in seconds, from `/proc/self/stat`
+/// (clock ticks of 1/100 s); 0 where unavailable.
+fn cpu_secs() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After the command name: state is field 3, utime 14, stime 15.
+    let ticks = |i: usize| {
+        fields
+            .get(i - 3)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(14) + ticks(15)) / 100.0
+}
+
+/// One measurement: requests per second, and CPU microseconds per request
+/// (the whole process: callers, adapter, reqwest and the server).
+#[derive(Clone, Copy)]
+struct Sample {
+    rps: f64,
+    cpu_us: f64,
+}
+
+/// Runs `CALLERS` loops of `call` for `secs`.
+async fn measure<F, Fut>(secs: f64, call: F) -> Sample
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let call = Arc::new(call);
+    let stop = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicU64::new(0));
+    let failures = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for caller in 0..CALLERS {
+        let (call, stop, count, failures) = (
+            Arc::clone(&call),
+            Arc::clone(&stop),
+            Arc::clone(&count),
+            Arc::clone(&failures),
+        );
+        tasks.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                if call(caller).await {
+                    count.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    failures.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = count.load(Ordering::Relaxed);
+    let started = Instant::now();
+    let cpu_before = cpu_secs();
+    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+    let after = count.load(Ordering::Relaxed);
+    let cpu = cpu_secs() - cpu_before;
+    let elapsed = started.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        let _ = t.await;
+    }
+    assert_eq!(failures.load(Ordering::Relaxed), 0, "calls failed");
+    let n = (after - before) as f64;
+    Sample {
+        rps: n / elapsed,
+        cpu_us: cpu * 1e6 / n.max(1.0),
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let secs: f64 = args.first().and_then(|s| s.parse().ok()).unwrap_or(3.0);
+    let rounds: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(3);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let base = server().await;
+        let plain = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let config = Config::from_pairs([
+            ("NOVITA_API_KEY", "sk_bench_0123456789"),
+            ("NOVITA_API_BASE_URL", base.as_str()),
+        ])
+        .unwrap();
+        let engine = EngineConfig {
+            max_in_flight: 256,
+            queue: QueueConfig::new(10_000).unwrap(),
+            rate_limit: RateLimitConfig::SlidingWindow(WindowConfig {
+                max: 1_000_000,
+                window: novitai_core::Duration::from_secs(1),
+            }),
+            ..EngineConfig::from_config(&config)
+        };
+        let novita = Novita::builder()
+            .config(config)
+            .engine_config(engine)
+            .seed(1)
+            .build()
+            .unwrap();
+
+        // BENCH_ONLY=driver (or plain, typed) runs one kind alone, for profiling.
+        let only = std::env::var("BENCH_ONLY").ok();
+        let run = |kind: &str| only.as_deref().is_none_or(|o| o == kind);
+        let skipped = Sample {
+            rps: f64::NAN,
+            cpu_us: f64::NAN,
+        };
+        let (mut p, mut d, mut t) = (Vec::new(), Vec::new(), Vec::new());
+        for round in 1..=rounds {
+            let (client, url) = (plain.clone(), format!("{base}/v1/ping"));
+            let rp = if !run("plain") { skipped } else { measure(secs, move |_| {
+                let (client, url) = (client.clone(), url.clone());
+                async move {
+                    match client.get(&url).send().await {
+                        Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                        Err(_) => false,
+                    }
+                }
+            })
+            .await };
+            let driver = novita.driver().clone();
+            let rd = if !run("driver") { skipped } else { measure(secs, move |_| {
+                let driver = driver.clone();
+                async move {
+                    let mut options = RequestOptions::new();
+                    options.coalesce = false;
+                    match driver
+                        .send(HttpRequest::new(Method::Get, "/v1/ping"), options)
+                        .await
+                    {
+                        Ok(c) => c.outcome.is_success(),
+                        Err(_) => false,
+                    }
+                }
+            })
+            .await };
+            let typed = novita.clone();
+            let rt_ = if !run("typed") { skipped } else { measure(secs, move |caller| {
+                let typed = typed.clone();
+                async move {
+                    // `{}` is not an instance: the call ends in a decode
+                    // error after a full round trip; only the trip counts.
+                    matches!(
+                        typed.instance(format!("bench-{caller:02}")).await,
+                        Ok(_) | Err(novitai_core::error::Error::Api(_))
+                    )
+                }
+            })
+            .await };
+            println!(
+                "round {round}: plain reqwest {:>7.0} req/s {:>5.1} us cpu/req | driver {:>7.0} req/s {:>5.1} us ({:.3}x) | typed {:>7.0} req/s {:>5.1} us ({:.3}x)",
+                rp.rps,
+                rp.cpu_us,
+                rd.rps,
+                rd.cpu_us,
+                rd.rps / rp.rps,
+                rt_.rps,
+                rt_.cpu_us,
+                rt_.rps / rp.rps
+            );
+            p.push(rp);
+            d.push(rd);
+            t.push(rt_);
+        }
+        let med = |v: &[Sample], f: fn(&Sample) -> f64| {
+            let mut x: Vec<f64> = v.iter().map(f).collect();
+            median(&mut x)
+        };
+        let (mp, md, mt) = (med(&p, |s| s.rps), med(&d, |s| s.rps), med(&t, |s| s.rps));
+        let (cp, cd, ct) = (
+            med(&p, |s| s.cpu_us),
+            med(&d, |s| s.cpu_us),
+            med(&t, |s| s.cpu_us),
+        );
+        println!(
+            "median over {rounds} rounds of {secs} s, {CALLERS} callers:\n  \
+             plain reqwest {mp:.0} req/s, {cp:.1} us cpu/req\n  \
+             driver        {md:.0} req/s = {:.3}x, {cd:.1} us cpu/req = {:.3}x plain's throughput per cpu\n  \
+             typed client  {mt:.0} req/s = {:.3}x, {ct:.1} us cpu/req = {:.3}x plain's throughput per cpu",
+            md / mp,
+            cp / cd,
+            mt / mp,
+            cp / ct
+        );
+        novita.shutdown().await;
+    });
+}

@@ -1,0 +1,300 @@
+//! The adapter over real loopback sockets against a server with injected
+//! faults. Timing asserts are lower bounds only (a guarantee, never flaky);
+//! everything else is counts and order.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{CLUSTERS, Reply, TestServer, config};
+use novitai_core::breaker::State as BreakerState;
+use novitai_core::engine::Rejected;
+use novitai_core::error::{Error, LastFailure};
+use novitai_core::retry::TransportErrorKind;
+use novitai_tokio::Novita;
+
+fn client(server: &TestServer, extra: &[(&str, &str)]) -> Novita {
+    Novita::builder()
+        .config(config(&server.base_url(), extra))
+        .seed(7)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn two_server_errors_are_retried_and_the_third_attempt_succeeds() {
+    let server = TestServer::start(
+        vec![Reply::status(500), Reply::status(503)],
+        Reply::ok(CLUSTERS),
+    )
+    .await;
+    let novita = client(&server, &[]);
+    let clusters = novita.clusters().await.unwrap();
+    assert_eq!(clusters.len(), 1);
+    assert_eq!(server.requests(), 3);
+}
+
+#[tokio::test]
+async fn a_dropped_connection_is_retried() {
+    let server = TestServer::start(vec![Reply::Drop], Reply::ok(CLUSTERS)).await;
+    let novita = client(&server, &[]);
+    novita.clusters().await.unwrap();
+    assert_eq!(server.requests(), 2);
+}
+
+#[tokio::test]
+async fn retries_stop_at_max_attempts_and_report_the_last_status() {
+    let server = TestServer::start(vec![], Reply::status(502)).await;
+    let novita = client(&server, &[("MAX_RETRY_ATTEMPTS", "2")]);
+    let err = novita.clusters().await.unwrap_err();
+    match &err {
+        Error::GaveUp {
+            last: LastFailure::Api(api),
+            attempts: 2,
+        } => assert_eq!(api.status, 502),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(server.requests(), 2);
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured() {
+    // Backoff alone would wait at most 200 ms; the server asks for 1 s.
+    let server = TestServer::start(
+        vec![Reply::status(503).with_header("Retry-After", "1")],
+        Reply::ok(CLUSTERS),
+    )
+    .await;
+    let novita = client(&server, &[]);
+    novita.clusters().await.unwrap();
+    let seen = server.seen();
+    assert_eq!(seen.len(), 2);
+    let gap = seen[1].at - seen[0].at;
+    assert!(gap >= Duration::from_millis(990), "retried after {gap:?}");
+}
+
+#[tokio::test]
+async fn the_breaker_opens_after_repeated_failures_and_recovers() {
+    let server = TestServer::start(vec![], Reply::status(500)).await;
+    let novita = client(
+        &server,
+        &[
+            ("MAX_RETRY_ATTEMPTS", "1"),
+            ("CIRCUIT_BREAKER_FAILURE_THRESHOLD", "2"),
+            ("CIRCUIT_BREAKER_OPEN_MS", "1000"),
+            ("CIRCUIT_BREAKER_SUCCESS_THRESHOLD", "1"),
+        ],
+    );
+    // Two failures in a row open it.
+    for _ in 0..2 {
+        assert!(matches!(
+            novita.clusters().await,
+            Err(Error::GaveUp { attempts: 1, .. })
+        ));
+    }
+    assert_eq!(novita.status().await.unwrap().breaker, BreakerState::Open);
+    // While open, nothing is sent.
+    let err = novita.clusters().await.unwrap_err();
+    assert!(matches!(err, Error::BreakerOpen { .. }), "{err:?}");
+    assert!(err.to_string().contains("circuit breaker is open"));
+    assert_eq!(server.requests(), 2);
+    // The server heals; after the open time one probe goes through and closes it.
+    server.set_default(Reply::ok(CLUSTERS));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    novita.clusters().await.unwrap();
+    assert_eq!(server.requests(), 3);
+    assert_eq!(novita.status().await.unwrap().breaker, BreakerState::Closed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_attempt_timeout_fires_on_a_hung_server() {
+    // Paused clock: the 5 s timeout passes in virtual time.
+    let server = TestServer::start(vec![], Reply::Hang).await;
+    let novita = client(&server, &[("MAX_RETRY_ATTEMPTS", "1")]);
+    let started = tokio::time::Instant::now();
+    let err = novita.clusters().await.unwrap_err();
+    assert_eq!(
+        err,
+        Error::GaveUp {
+            last: LastFailure::Transport(TransportErrorKind::Timeout),
+            attempts: 1
+        }
+    );
+    assert!(started.elapsed() >= Duration::from_secs(5));
+    assert!(err.to_string().contains("timed out"));
+}
+
+#[tokio::test]
+async fn the_concurrency_cap_holds() {
+    let server = TestServer::start(
+        vec![],
+        Reply::ok(CLUSTERS).delayed(Duration::from_millis(60)),
+    )
+    .await;
+    let novita = client(&server, &[("MAX_CONCURRENT_REQUESTS", "3")]);
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..12 {
+        let n = novita.clone();
+        // Distinct paths so identical GETs are not coalesced.
+        calls.spawn(async move { n.instance(format!("instance-{i:02}")).await });
+    }
+    while let Some(done) = calls.join_next().await {
+        // The body is not an instance; only the transmission matters here.
+        let _ = done.unwrap();
+    }
+    assert_eq!(server.requests(), 12);
+    assert_eq!(server.max_in_flight(), 3);
+}
+
+#[tokio::test]
+async fn shutdown_completes_pending_calls_as_cancelled() {
+    let server = TestServer::start(vec![], Reply::Hang).await;
+    let novita = client(&server, &[]);
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..3 {
+        let n = novita.clone();
+        calls.spawn(async move { n.instance(format!("instance-{i}")).await });
+    }
+    server
+        .wait_until("three requests at the server", |s| s.requests() == 3)
+        .await;
+    novita.shutdown().await;
+    let mut cancelled = 0;
+    while let Some(done) = calls.join_next().await {
+        assert_eq!(done.unwrap().unwrap_err(), Error::Cancelled);
+        cancelled += 1;
+    }
+    assert_eq!(cancelled, 3);
+    // The transmissions were aborted: the server sees the connections close.
+    server
+        .wait_until("connections closed", |s| s.closed() >= 3)
+        .await;
+    assert_eq!(
+        novita.clusters().await.unwrap_err(),
+        Error::Rejected(Rejected::ShuttingDown)
+    );
+    // Twice is harmless.
+    novita.shutdown().await;
+}
+
+#[tokio::test]
+async fn dropping_the_last_handle_stops_the_driver() {
+    let server = TestServer::start(vec![], Reply::Hang).await;
+    let novita = client(&server, &[]);
+    let n = novita.clone();
+    let call = tokio::spawn(async move { n.clusters().await });
+    server
+        .wait_until("the request at the server", |s| s.requests() == 1)
+        .await;
+    drop(novita);
+    call.abort();
+    let _ = call.await;
+    // Every handle is gone: the driver cancels, aborts the transmission, exits.
+    server
+        .wait_until("the connection closed", |s| s.closed() >= 1)
+        .await;
+}
+
+#[tokio::test]
+async fn a_dropped_call_is_cancelled_in_the_engine() {
+    let server = TestServer::start(vec![], Reply::Hang).await;
+    let novita = client(&server, &[]);
+    let timed_out = tokio::time::timeout(Duration::from_millis(100), novita.clusters()).await;
+    assert!(timed_out.is_err());
+    // The cancel travels over the channel; status answers after it.
+    let status = novita.status().await.unwrap();
+    assert_eq!(status.submitted, 1);
+    assert_eq!(status.completed, 1);
+    assert_eq!(status.active, 0);
+    assert_eq!(status.in_flight, 0);
+}
+
+#[tokio::test]
+async fn connection_refused_says_to_check_the_base_url() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let novita = Novita::builder()
+        .config(config(
+            &format!("http://{addr}"),
+            &[("MAX_RETRY_ATTEMPTS", "2")],
+        ))
+        .build()
+        .unwrap();
+    let err = novita.clusters().await.unwrap_err();
+    assert_eq!(
+        err,
+        Error::GaveUp {
+            last: LastFailure::Transport(TransportErrorKind::ConnectionRefused),
+            attempts: 2
+        }
+    );
+    assert!(err.to_string().contains("check the base URL"), "{err}");
+}
+
+#[tokio::test]
+async fn a_body_over_the_cap_fails_the_call() {
+    let big = format!("{{\"data\":[],\"pad\":\"{}\"}}", "x".repeat(4096));
+    let server = TestServer::start(vec![], Reply::ok(&big)).await;
+    let novita = Novita::builder()
+        .config(config(&server.base_url(), &[]))
+        .max_body_bytes(1024)
+        .build()
+        .unwrap();
+    let err = novita.clusters().await.unwrap_err();
+    assert_eq!(
+        err,
+        Error::GaveUp {
+            last: LastFailure::Transport(TransportErrorKind::BodyTooLarge),
+            attempts: 1
+        }
+    );
+    assert!(err.to_string().contains("size limit"), "{err}");
+    // Under the cap the same answer is fine.
+    let roomy = Novita::builder()
+        .config(config(&server.base_url(), &[]))
+        .build()
+        .unwrap();
+    roomy.clusters().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_redirect_is_an_answer_not_followed() {
+    let server = TestServer::start(
+        vec![Reply::status(302).with_header("Location", "http://127.0.0.1:1/elsewhere")],
+        Reply::ok(CLUSTERS),
+    )
+    .await;
+    let novita = client(&server, &[]);
+    let err = novita.clusters().await.unwrap_err();
+    assert!(
+        matches!(err, Error::Api(ref e) if e.status == 302),
+        "{err:?}"
+    );
+    assert_eq!(server.requests(), 1);
+}
+
+#[tokio::test]
+async fn an_invalid_request_is_never_sent() {
+    let server = TestServer::start(vec![], Reply::ok("{}")).await;
+    let novita = client(&server, &[]);
+    let bad = novitai_core::api::instances::CreateInstanceRequest::new("", 0, 0, "");
+    let err = novita.create_instance(bad).await.unwrap_err();
+    assert!(matches!(err, Error::Validation(_)), "{err:?}");
+    assert_eq!(server.requests(), 0);
+}
+
+#[tokio::test]
+async fn requests_carry_credentials_and_a_correlation_id() {
+    let server = TestServer::start(vec![], Reply::ok(CLUSTERS)).await;
+    let novita = client(&server, &[]);
+    assert!(novita.health_check().await.is_ok());
+    let head = server.seen()[0].head.to_ascii_lowercase();
+    assert!(head.starts_with("get /v1/clusters http/1.1"), "{head}");
+    assert!(head.contains(&format!(
+        "authorization: bearer {}",
+        common::API_KEY.to_ascii_lowercase()
+    )));
+    assert!(head.contains("x-correlation-id: nv-"));
+    assert!(head.contains("user-agent: novitai-tokio/"));
+}
