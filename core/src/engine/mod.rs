@@ -921,6 +921,16 @@ impl Engine {
         let attempts = flight.attempts;
         let waiter = flight.waiters.remove(pos);
         let empty = flight.waiters.is_empty();
+        // The next waiter leads the flight now: its later attempts carry its
+        // correlation id, in the header as in the events.
+        if pos == 0
+            && let Some(next) = flight.waiters.first()
+        {
+            flight
+                .request
+                .headers
+                .set(CORRELATION_HEADER, next.correlation_id.as_str());
+        }
         self.requests.remove(&id);
         if let Some(d) = waiter.deadline {
             self.deadlines.remove(&(d, id));
