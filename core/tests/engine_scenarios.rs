@@ -376,14 +376,19 @@ fn when_the_leader_of_shared_gets_is_cancelled_the_retry_carries_the_next_ones_c
         HttpRequest::new(Method::Get, "/v1/clusters"),
         RequestOptions::new().correlation_id("follower"),
     );
-    h.run(secs(0) + Duration::from_millis(100), &mut |_, _| status(503));
+    h.run(secs(0) + Duration::from_millis(100), &mut |_, _| {
+        status(503)
+    });
     assert!(h.engine.cancel(leader, h.now));
     h.run(secs(10), &mut |_, _| ok("{\"data\":[]}"));
     assert_eq!(h.transmits.len(), 2);
     let (_, retry) = &h.transmits[1];
     assert_eq!(retry.request_id, follower);
     assert_eq!(retry.correlation_id.as_str(), "follower");
-    assert_eq!(retry.request.headers.get("X-Correlation-ID"), Some("follower"));
+    assert_eq!(
+        retry.request.headers.get("X-Correlation-ID"),
+        Some("follower")
+    );
     assert!(h.completion(follower).outcome.is_success());
 }
 
