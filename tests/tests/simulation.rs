@@ -60,3 +60,35 @@ fn a_seed_replays_exactly() {
         assert!(a.transmissions > 0, "seed {seed} sent nothing");
     }
 }
+
+/// Runs one seed and fails with its violations and replay command.
+fn assert_seed_passes(seed: u64) {
+    let r = run_seed(seed);
+    assert!(r.transmissions > 0, "seed {seed} sent nothing");
+    assert!(
+        r.violations.is_empty(),
+        "seed {seed}:\n  {}\nreplay: {}",
+        r.violations.join("\n  "),
+        replay_command(seed, TEST)
+    );
+}
+
+// ---- seeds that found bugs (they failed before the named fix) -------------
+
+/// The leader of coalesced GETs passed its deadline mid-retry; the follower
+/// took the flight over, but retries kept the leader's `X-Correlation-ID`
+/// (engine: "a coalesced follower that takes over a flight sends its own
+/// correlation id"). Found as seed 26 with an earlier workload.
+#[test]
+fn seed_1824_follower_of_a_departed_leader_sends_its_own_correlation_id() {
+    assert_seed_passes(1824);
+}
+
+/// A garbled 200 answer to a cacheable product list was cached and served
+/// to every later call until the TTL ran out (engine cache: "do not keep a
+/// 2xx whose JSON body is damaged"). Found as seed 4 with an earlier
+/// workload.
+#[test]
+fn seed_33_a_damaged_answer_is_not_served_from_the_cache() {
+    assert_seed_passes(33);
+}
