@@ -364,6 +364,35 @@ fn identical_gets_in_flight_share_one_transmission() {
 }
 
 #[test]
+fn when_the_leader_of_shared_gets_is_cancelled_the_retry_carries_the_next_ones_correlation_id() {
+    // Found by the simulation suite (tests/, seed 26): the follower took over
+    // the transmission but retries kept sending the cancelled leader's id.
+    let mut h = Harness::new(no_jitter());
+    let leader = h.submit(
+        HttpRequest::new(Method::Get, "/v1/clusters"),
+        RequestOptions::new().correlation_id("leader"),
+    );
+    let follower = h.submit(
+        HttpRequest::new(Method::Get, "/v1/clusters"),
+        RequestOptions::new().correlation_id("follower"),
+    );
+    h.run(secs(0) + Duration::from_millis(100), &mut |_, _| {
+        status(503)
+    });
+    assert!(h.engine.cancel(leader, h.now));
+    h.run(secs(10), &mut |_, _| ok("{\"data\":[]}"));
+    assert_eq!(h.transmits.len(), 2);
+    let (_, retry) = &h.transmits[1];
+    assert_eq!(retry.request_id, follower);
+    assert_eq!(retry.correlation_id.as_str(), "follower");
+    assert_eq!(
+        retry.request.headers.get("X-Correlation-ID"),
+        Some("follower")
+    );
+    assert!(h.completion(follower).outcome.is_success());
+}
+
+#[test]
 fn cached_answers_complete_without_a_transmission() {
     let mut config = EngineConfig::default();
     config.cache.enabled = true;

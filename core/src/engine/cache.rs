@@ -74,9 +74,11 @@ impl ResponseCache {
         }
     }
 
-    /// Keeps a successful answer for `ttl`.
+    /// Keeps a successful answer for `ttl`. A body that says it is JSON but
+    /// does not parse (cut short or damaged on the way) is not kept: it would
+    /// fail every caller served from the cache until the TTL runs out.
     pub(crate) fn insert(&mut self, key: &str, response: &HttpResponse, now: Instant) {
-        if !self.enabled() || !response.is_success() {
+        if !self.enabled() || !response.is_success() || damaged_json(response) {
             return;
         }
         if !self.entries.contains_key(key) && self.entries.len() >= self.config.max_entries {
@@ -107,6 +109,16 @@ impl ResponseCache {
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
+}
+
+/// `true` when the response says its body is JSON and the body is not.
+fn damaged_json(response: &HttpResponse) -> bool {
+    let says_json = response.headers.get("Content-Type").is_some_and(|t| {
+        t.as_bytes()
+            .windows(4)
+            .any(|w| w.eq_ignore_ascii_case(b"json"))
+    });
+    says_json && serde_json::from_slice::<serde::de::IgnoredAny>(&response.body).is_err()
 }
 
 #[cfg(test)]
@@ -153,6 +165,26 @@ mod tests {
         assert_eq!(c.len(), 2);
         assert!(c.get("/d", t0).is_some());
         assert!(c.get("/a", t0).is_none());
+    }
+
+    #[test]
+    fn a_damaged_json_body_is_not_cached() {
+        // Found by the simulation suite (tests/, seed 4): one garbled 200
+        // answer to /v1/products was served from the cache for its whole TTL.
+        let mut c = on();
+        let json = |body: &[u8]| {
+            let mut r = HttpResponse::new(200, body.to_vec());
+            r.headers
+                .set("Content-Type", "application/json; charset=utf-8");
+            r
+        };
+        c.insert("/cut", &json(br#"{"products":[{"id":"a""#), Instant::ZERO);
+        c.insert("/garbled", &json(b"\xff\xfe{}"), Instant::ZERO);
+        assert_eq!(c.len(), 0);
+        c.insert("/fine", &json(br#"{"products":[]}"#), Instant::ZERO);
+        // Bodies that do not claim to be JSON are kept as they are.
+        c.insert("/text", &HttpResponse::new(200, "not json"), Instant::ZERO);
+        assert_eq!(c.len(), 2);
     }
 
     #[test]
