@@ -36,8 +36,8 @@ use novitai_fuzz::{KEYS, json, object};
 use serde_json::Value;
 
 const STATUSES: &[u16] = &[
-    200, 201, 204, 299, 300, 301, 400, 401, 403, 404, 408, 409, 413, 422, 429, 500, 502, 503,
-    504, 0, 99, 600, 65535,
+    200, 201, 204, 299, 300, 301, 400, 401, 403, 404, 408, 409, 413, 422, 429, 500, 502, 503, 504,
+    0, 99, 600, 65535,
 ];
 
 #[derive(Debug)]
@@ -114,7 +114,10 @@ fn look_at(err: &ApiError) {
 
 /// Parses the readable form (after `HTTP `).
 fn text(data: &[u8]) -> Option<HttpResponse> {
-    let split = data.windows(2).position(|w| w == b"\n\n").unwrap_or(data.len());
+    let split = data
+        .windows(2)
+        .position(|w| w == b"\n\n")
+        .unwrap_or(data.len());
     let head = std::str::from_utf8(&data[..split]).ok()?;
     let body = data.get(split + 2..).unwrap_or_default().to_vec();
     let mut lines = head.lines();

@@ -13,12 +13,45 @@ use libfuzzer_sys::fuzz_target;
 use novitai_core::config::{Config, VARS, VarKind};
 
 const WORDS: &[&str] = &[
-    "", " ", "true", "FALSE", "1", "0", "yes", "No", "on", "debug", "warn", "ERROR", "info",
-    "trace", "CN-HK-01", "us-ca-06", "a_b-C", "-", "http://localhost", "https://api.novita.ai/",
-    "https://api.novita.ai/gpu-instance/openapi///", "https://u:p@host/", "http://h/?q=1#f",
-    "ftp://host", "https://", "http://[::1]:8080/x", "https://ex ample.com", "whsec_",
-    "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_!!!!", "sk_0123456789abcdef",
-    "sk 0123456789", "short", "\u{0}\u{7f}\u{202e}", "1e3", "+5", "-5", "0x10", "٣",
+    "",
+    " ",
+    "true",
+    "FALSE",
+    "1",
+    "0",
+    "yes",
+    "No",
+    "on",
+    "debug",
+    "warn",
+    "ERROR",
+    "info",
+    "trace",
+    "CN-HK-01",
+    "us-ca-06",
+    "a_b-C",
+    "-",
+    "http://localhost",
+    "https://api.novita.ai/",
+    "https://api.novita.ai/gpu-instance/openapi///",
+    "https://u:p@host/",
+    "http://h/?q=1#f",
+    "ftp://host",
+    "https://",
+    "http://[::1]:8080/x",
+    "https://ex ample.com",
+    "whsec_",
+    "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    "whsec_!!!!",
+    "sk_0123456789abcdef",
+    "sk 0123456789",
+    "short",
+    "\u{0}\u{7f}\u{202e}",
+    "1e3",
+    "+5",
+    "-5",
+    "0x10",
+    "٣",
 ];
 
 fn value(u: &mut Unstructured<'_>, kind: Option<VarKind>) -> Result<String> {
@@ -44,7 +77,9 @@ fn value(u: &mut Unstructured<'_>, kind: Option<VarKind>) -> Result<String> {
                 s
             }
             Some(VarKind::Secret { min_chars, .. }) => {
-                let n = min_chars.saturating_add(u.int_in_range(0..=2)?).saturating_sub(1);
+                let n = min_chars
+                    .saturating_add(u.int_in_range(0..=2)?)
+                    .saturating_sub(1);
                 "k".repeat(n)
             }
             _ => u.int_in_range(0u64..=u64::MAX)?.to_string(),

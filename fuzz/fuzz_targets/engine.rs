@@ -36,7 +36,9 @@ const PATHS: &[&str] = &[
     "/v1/gpu/instance/create",
 ];
 
-const STATUSES: &[u16] = &[200, 201, 204, 400, 401, 404, 408, 409, 429, 500, 502, 503, 504];
+const STATUSES: &[u16] = &[
+    200, 201, 204, 400, 401, 404, 408, 409, 429, 500, 502, 503, 504,
+];
 
 const RETRY_AFTERS: &[&str] = &[
     "0",
@@ -171,13 +173,26 @@ impl Harness {
         }
         let now = self.engine.now();
         let st = self.engine.status(now);
-        assert!(st.active <= self.cap, "{} active > cap {}", st.active, self.cap);
-        assert!(st.in_flight <= st.active, "{} in flight, {} active", st.in_flight, st.active);
+        assert!(
+            st.active <= self.cap,
+            "{} active > cap {}",
+            st.active,
+            self.cap
+        );
+        assert!(
+            st.in_flight <= st.active,
+            "{} in flight, {} active",
+            st.in_flight,
+            st.active
+        );
         assert_eq!(st.submitted, self.accepted.len() as u64);
         assert_eq!(st.completed, self.completed.len() as u64);
         // Every queued or active flight has at least one live request.
         let live = self.accepted.len() - self.completed.len();
-        assert!(st.queued + st.active <= live, "{st:?} with {live} live requests");
+        assert!(
+            st.queued + st.active <= live,
+            "{st:?} with {live} live requests"
+        );
     }
 
     fn pick_attempt(&self, which: u16) -> Option<AttemptId> {
@@ -247,9 +262,10 @@ impl Harness {
                 };
                 let mut response = HttpResponse::new(status, &b"{}"[..]);
                 if let Some(r) = retry_after {
-                    response
-                        .headers
-                        .set("Retry-After", RETRY_AFTERS[usize::from(r) % RETRY_AFTERS.len()]);
+                    response.headers.set(
+                        "Retry-After",
+                        RETRY_AFTERS[usize::from(r) % RETRY_AFTERS.len()],
+                    );
                 }
                 self.engine.handle_input(Input::Response {
                     attempt,
@@ -335,7 +351,12 @@ fn config(u: &mut Unstructured<'_>) -> Result<EngineConfig> {
         )),
     };
     c.retry.max_attempts = u.int_in_range(1..=10)?;
-    c.retry.jitter = *u.choose(&[Jitter::None, Jitter::Full, Jitter::Equal, Jitter::Decorrelated])?;
+    c.retry.jitter = *u.choose(&[
+        Jitter::None,
+        Jitter::Full,
+        Jitter::Equal,
+        Jitter::Decorrelated,
+    ])?;
     c.retry.honor_retry_after = u.arbitrary()?;
     c.retry_budget = if u.arbitrary()? {
         Some(RetryBudgetConfig {
@@ -371,7 +392,11 @@ impl<'a> Arbitrary<'a> for Case {
 }
 
 fuzz_target!(|case: Case| {
-    let engine = match Engine::new(case.config.clone(), case.seed, Instant::from_millis(case.start)) {
+    let engine = match Engine::new(
+        case.config.clone(),
+        case.seed,
+        Instant::from_millis(case.start),
+    ) {
         Ok(e) => e,
         Err(e) => panic!("a valid config was refused: {e} ({:?})", case.config),
     };

@@ -40,11 +40,21 @@ const ROUTES: &[&str] = &[
 ];
 
 const QUERY_KEYS: &[&str] = &[
-    "instanceId", "templateId", "pageSize", "pageNum", "pageNo", "name", "productName",
-    "status", "clusterId", "gpuNum", "billingMethod", "channel",
+    "instanceId",
+    "templateId",
+    "pageSize",
+    "pageNum",
+    "pageNo",
+    "name",
+    "productName",
+    "status",
+    "clusterId",
+    "gpuNum",
+    "billingMethod",
+    "channel",
 ];
 
-const ID_KEYS: &[&str] = &["instanceId", "templateId", "storageId", "id"];
+const ID_KEYS: &[&str] = &["instanceId", "templateId", "storageId", "id", "Id"];
 
 const KEY: &str = "sk_fuzz_key";
 
@@ -70,7 +80,7 @@ impl Ids {
             Value::Object(m) => {
                 for (k, v) in m {
                     if let (true, Value::String(s)) = (ID_KEYS.contains(&k.as_str()), v) {
-                        if self.0.len() < 64 && !self.0.contains(s) {
+                        if self.0.len() < 4096 && !self.0.contains(s) {
                             self.0.push(s.clone());
                         }
                     }
@@ -84,7 +94,11 @@ impl Ids {
 }
 
 fn id(u: &mut Unstructured<'_>, ids: &Ids) -> Result<String> {
-    if !ids.0.is_empty() && u.ratio(3, 4)? {
+    // The newest id half the time: what was just created is what the next
+    // request most likely wants to start, stop or delete.
+    if let (Some(newest), true) = (ids.0.last(), u.arbitrary()?) {
+        Ok(newest.clone())
+    } else if !ids.0.is_empty() && u.ratio(1, 2)? {
         Ok(u.choose(&ids.0)?.clone())
     } else {
         u.arbitrary()
@@ -129,12 +143,16 @@ fn request(u: &mut Unstructured<'_>, ids: &Ids) -> Result<HttpRequest> {
     let mut req = HttpRequest::new(method, path);
     match u.int_in_range(0..=7)? {
         0 => {}
-        1 => req.headers.set("Authorization", format!("Bearer {}", u.arbitrary::<&str>()?)),
+        1 => req.headers.set(
+            "Authorization",
+            format!("Bearer {}", u.arbitrary::<&str>()?),
+        ),
         2 => req.headers.set("authorization", format!("bearer {KEY}")),
         _ => req.headers.set("Authorization", format!("Bearer {KEY}")),
     }
-    req.body = match u.int_in_range(0..=5)? {
+    req.body = match u.int_in_range(0..=7)? {
         0 => None,
+        6 | 7 => Some(serde_json::to_vec(&well_formed(u, &req.path_and_query, ids)?).unwrap()),
         1 => Some(u.arbitrary()?),
         2 => Some(serde_json::to_vec(&json(u, 3)?).unwrap()),
         _ => {
@@ -146,6 +164,113 @@ fn request(u: &mut Unstructured<'_>, ids: &Ids) -> Result<HttpRequest> {
         }
     };
     Ok(req)
+}
+
+/// `good` three times in four, else one of `edges`.
+fn mostly<T: Copy>(u: &mut Unstructured<'_>, good: T, edges: &[T]) -> Result<T> {
+    if u.ratio(3, 4)? {
+        Ok(good)
+    } else {
+        Ok(*u.choose(edges)?)
+    }
+}
+
+/// A body the route accepts (mostly): required fields present, values in or
+/// near range, ids the simulator handed out — so requests get past
+/// validation and drive instances, templates and storages through their
+/// lifecycles. Extra arbitrary fields ride along.
+fn well_formed(u: &mut Unstructured<'_>, path: &str, ids: &Ids) -> Result<Value> {
+    let route = path.split('?').next().unwrap_or("");
+    let mut o = object(u, 1)?;
+    if !u.ratio(1, 4)? {
+        o.clear();
+    }
+    let mut set = |k: &str, v: Value| {
+        o.insert(k.to_owned(), v);
+    };
+    match route {
+        "/v1/gpu/instance/create" => {
+            set("productId", Value::String(id(u, ids)?));
+            set("gpuNum", Value::from(mostly(u, 1, &[0, 8, 9])?));
+            set(
+                "rootfsSize",
+                Value::from(mostly(u, 50, &[9, 10, 6144, 6145])?),
+            );
+            set(
+                "imageUrl",
+                Value::from(mostly(u, "img", &["sim-fail/img", ""])?),
+            );
+            set("kind", Value::from(mostly(u, "gpu", &["cpu", "tpu"])?));
+            if u.arbitrary()? {
+                set(
+                    "ports",
+                    Value::from(*u.choose(&["8888/http,22/tcp", "2222/tcp", "80/http", "x"])?),
+                );
+            }
+            if u.arbitrary()? {
+                set(
+                    "billingMode",
+                    Value::from(*u.choose(&["onDemand", "spot", "monthly", "x"])?),
+                );
+                set("month", Value::from(u.int_in_range(0..=13)?));
+            }
+            if u.arbitrary()? {
+                set("clusterId", Value::String(id(u, ids)?));
+            }
+            if u.arbitrary()? {
+                set("envs", serde_json::json!([{"key": "A", "value": "b"}]));
+            }
+        }
+        "/v1/gpu/instance/start"
+        | "/v1/gpu/instance/stop"
+        | "/v1/gpu/instance/restart"
+        | "/v1/gpu/instance/delete"
+        | "/v1/gpu/instance/migrate" => {
+            set("instanceId", Value::String(id(u, ids)?));
+        }
+        "/v1/gpu/instance/edit" => {
+            set("instanceId", Value::String(id(u, ids)?));
+            set(
+                "ports",
+                serde_json::json!([{"port": u.int_in_range(0..=70000)?, "type": *u.choose(&["http", "tcp", "udp"])?}]),
+            );
+            if u.arbitrary()? {
+                set("expandRootDisk", Value::from(u.int_in_range(0..=100)?));
+            }
+        }
+        "/v1/template/create" => {
+            set(
+                "template",
+                serde_json::json!({
+                    "name": "t",
+                    "image": *u.choose(&["img", ""])?,
+                    "rootfsSize": u.int_in_range(0..=100)?,
+                    "ports": [{"type": "http", "ports": [8888]}],
+                    "envs": [{"key": "K", "value": "V"}],
+                }),
+            );
+        }
+        "/v1/template/delete" => set("templateId", Value::String(id(u, ids)?)),
+        "/v1/repository/auth/save" => {
+            set("name", Value::from("r"));
+            set("username", Value::from(*u.choose(&["me", ""])?));
+            set("password", Value::from("pw"));
+        }
+        "/v1/repository/auth/delete" => set("id", Value::String(id(u, ids)?)),
+        "/v1/networkstorage/create" => {
+            set("clusterId", Value::String(id(u, ids)?));
+            set("storageName", Value::from("s"));
+            set("storageSize", Value::from(u.int_in_range(0..=20000)?));
+        }
+        "/v1/networkstorage/update" => {
+            set("storageId", Value::String(id(u, ids)?));
+            set("storageName", Value::from("s2"));
+            set("storageSize", Value::from(u.int_in_range(0..=20000)?));
+        }
+        "/v1/networkstorage/delete" => set("storageId", Value::String(id(u, ids)?)),
+        _ => {}
+    }
+    Ok(Value::Object(o))
 }
 
 fn sim(config: &SimConfig, seed: u64, start: Instant) -> Simulator {
@@ -209,7 +334,9 @@ impl<'a> Arbitrary<'a> for Case {
             };
             if let Step::Handle(r) = &step {
                 now = now.saturating_add_signed(i64::from(r.dt));
-                if let SimReply::Respond { response, .. } = dry.handle(&r.request, Instant::from_millis(now)) {
+                if let SimReply::Respond { response, .. } =
+                    dry.handle(&r.request, Instant::from_millis(now))
+                {
                     if let Ok(v) = serde_json::from_slice::<Value>(&response.body) {
                         ids.collect(&v);
                     }

@@ -80,7 +80,9 @@ fn name(n: &Name<'_>) -> String {
         Name::Id => "webhook-id".into(),
         Name::Timestamp => "webhook-timestamp".into(),
         Name::Signature => "webhook-signature".into(),
-        Name::Upper(i) => ["WEBHOOK-ID", "Webhook-Timestamp", "WEBHOOK-SIGNATURE"][*i as usize % 3].into(),
+        Name::Upper(i) => {
+            ["WEBHOOK-ID", "Webhook-Timestamp", "WEBHOOK-SIGNATURE"][*i as usize % 3].into()
+        }
         Name::Other(s) => (*s).into(),
     }
 }
@@ -122,7 +124,11 @@ fn text(data: &[u8]) -> Option<Input<'_>> {
         Key::Whsec(s) => Some(s.as_bytes()),
         Key::Bytes(b) => Some(*b),
     })?;
-    input.rt_id = input.headers.iter().find(|(n, _)| matches!(n, Name::Other("webhook-id"))).map_or("", |(_, v)| *v);
+    input.rt_id = input
+        .headers
+        .iter()
+        .find(|(n, _)| matches!(n, Name::Other("webhook-id")))
+        .map_or("", |(_, v)| *v);
     input.rt_ts = input.now;
     input.flip_at = (body.len() / 2) as u16;
     Some(input)
@@ -195,7 +201,9 @@ fn check(input: Input<'_>) {
     }
     let ts = UnixTime::from_secs(input.rt_ts);
     let signer = Signer::new(rt_key.clone());
-    let signed = signer.headers(&id, ts, input.body).expect("a valid id signs");
+    let signed = signer
+        .headers(&id, ts, input.body)
+        .expect("a valid id signs");
     let receiver = Verifier::new(rt_key);
     let rtol = receiver.config().tolerance.as_secs() as i64;
     let skew = i64::from(input.rt_skew).clamp(-rtol, rtol);
