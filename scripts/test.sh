@@ -42,4 +42,7 @@ step "core builds for wasm32-unknown-unknown (no_std, no I/O)"
 cargo build -p novitai-core --target wasm32-unknown-unknown --locked
 cargo build -p novitai-core --target wasm32-unknown-unknown --features sim --locked
 
+step "fuzz every target for 30 s (nightly cargo-fuzz; longer: bash scripts/fuzz.sh 600)"
+bash scripts/fuzz.sh 30
+
 step "all checks passed"

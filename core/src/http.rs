@@ -16,6 +16,7 @@ use core::fmt;
 use serde::{Deserialize, Serialize};
 
 /// An HTTP method.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Method {
     /// `GET`
@@ -77,6 +78,7 @@ pub fn is_sensitive_header(name: &str) -> bool {
 }
 
 /// An ordered list of header name/value pairs (names case-insensitive).
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Headers(Vec<(String, String)>);
@@ -157,6 +159,7 @@ impl fmt::Debug for Headers {
 }
 
 /// A request for an adapter to send.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HttpRequest {
     /// The method.
@@ -212,6 +215,7 @@ impl fmt::Debug for HttpRequest {
 }
 
 /// A response an adapter received.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HttpResponse {
     /// The status code.

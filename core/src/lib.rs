@@ -49,6 +49,10 @@
 #![deny(missing_docs)]
 
 extern crate alloc;
+// Only for fuzzing: the `arbitrary` derive's recursion guard uses
+// `std::thread_local!`. Normal builds (and wasm32) stay `no_std`.
+#[cfg(feature = "arbitrary")]
+extern crate std;
 
 pub mod api;
 pub mod breaker;

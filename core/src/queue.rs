@@ -225,6 +225,7 @@ impl fmt::Display for QueueId {
 /// expired leaves before any `Normal` one, and every `Normal` before any `Low`.
 ///
 /// The default is [`Priority::Normal`].
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Priority {

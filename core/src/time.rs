@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 /// A span of time in whole milliseconds. Arithmetic saturates at `0` and
 /// [`Duration::MAX`].
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
@@ -177,6 +178,7 @@ impl fmt::Display for Duration {
 ///
 /// Only differences between instants on the same epoch mean anything.
 /// Adding a [`Duration`] saturates at `u64::MAX` milliseconds.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
@@ -272,6 +274,7 @@ impl fmt::Display for Instant {
 /// Used only where a protocol needs calendar time (webhook timestamps,
 /// `Retry-After` HTTP dates, ISO 8601 in notification payloads). The caller
 /// passes it in; the core never reads a clock.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]

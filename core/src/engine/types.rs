@@ -86,6 +86,7 @@ impl fmt::Display for CorrelationId {
 /// `Priority::Normal`, no deadline, a generated correlation id, not cacheable,
 /// coalescing on for GETs, `idempotent: None` (decided by the method: GET,
 /// PUT and DELETE are idempotent, POST and PATCH are not).
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestOptions {
     /// Queue priority (strict between levels, FIFO within one).

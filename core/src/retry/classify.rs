@@ -21,6 +21,7 @@ use crate::time::UnixTime;
 ///
 /// Used across the project (engine events, adapter errors); its `Display` is a
 /// sentence telling the user what to check.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TransportErrorKind {

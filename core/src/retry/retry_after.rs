@@ -262,6 +262,7 @@ pub fn parse_http_date(value: &[u8]) -> Result<UnixTime, RetryAfterError> {
 }
 
 /// Which of the three RFC 9110 HTTP-date forms to write.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DateForm {
