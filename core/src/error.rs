@@ -9,6 +9,7 @@
 
 use core::fmt;
 
+use crate::api::products::NoProductError;
 use crate::api::validate::ValidationErrors;
 use crate::api::{ApiError, Endpoint};
 use crate::engine::{Completed, Completion, Failure, Rejected};
@@ -46,6 +47,9 @@ pub enum Error {
     Cancelled,
     /// The client refused the request outright.
     Rejected(Rejected),
+    /// The product list arrived, but no product matched the search
+    /// ([`crate::api::products::choose_product`]).
+    NoProduct(NoProductError),
 }
 
 /// The last failure of a request that gave up.
@@ -99,6 +103,7 @@ impl Error {
             Error::QueueFull => "queue_full",
             Error::Cancelled => "cancelled",
             Error::Rejected(_) => "rejected",
+            Error::NoProduct(_) => "no_product",
         }
     }
 
@@ -113,6 +118,8 @@ impl Error {
             | Error::QueueFull
             | Error::DeadlineExceeded => true,
             Error::Validation(_) | Error::Cancelled | Error::Rejected(_) => false,
+            // Capacity comes and goes: the same search may succeed later.
+            Error::NoProduct(_) => true,
         }
     }
 }
@@ -160,6 +167,7 @@ impl fmt::Display for Error {
             ),
             Error::Cancelled => f.write_str("the request was cancelled"),
             Error::Rejected(r) => write!(f, "{r}"),
+            Error::NoProduct(e) => write!(f, "{e}"),
         }
     }
 }
@@ -175,6 +183,12 @@ impl From<ApiError> for Error {
 impl From<ValidationErrors> for Error {
     fn from(e: ValidationErrors) -> Error {
         Error::Validation(e)
+    }
+}
+
+impl From<NoProductError> for Error {
+    fn from(e: NoProductError) -> Error {
+        Error::NoProduct(e)
     }
 }
 

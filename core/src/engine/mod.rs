@@ -57,6 +57,7 @@
 //! - Same config, seed and inputs: same outputs, on every target.
 
 mod cache;
+mod from_config;
 mod types;
 
 pub use cache::CacheConfig;
