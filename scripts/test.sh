@@ -42,4 +42,7 @@ step "core builds for wasm32-unknown-unknown (no_std, no I/O)"
 cargo build -p novitai-core --target wasm32-unknown-unknown --locked
 cargo build -p novitai-core --target wasm32-unknown-unknown --features sim --locked
 
+step "wasm: adapter tests under Node, determinism native vs wasm, optimised package size"
+bash scripts/wasm.sh
+
 step "all checks passed"
