@@ -171,7 +171,10 @@ impl CircuitBreaker {
 
     /// Asks to make a call now.
     #[wasm_bindgen(js_name = tryAcquire, unchecked_return_type = "BreakerDecision")]
-    pub fn try_acquire(&mut self, now_ms: f64) -> Result<JsValue, JsValue> {
+    pub fn try_acquire(
+        &mut self,
+        #[wasm_bindgen(js_name = "nowMs")] now_ms: f64,
+    ) -> Result<JsValue, JsValue> {
         let now = js::instant(now_ms, "nowMs")?;
         let out = js_sys::Object::new();
         match self.inner.try_acquire(now) {
@@ -197,7 +200,11 @@ impl CircuitBreaker {
 
     /// Reports a successful call.
     #[wasm_bindgen(js_name = onSuccess)]
-    pub fn on_success(&mut self, permit: &mut BreakerPermit, now_ms: f64) -> Result<(), JsValue> {
+    pub fn on_success(
+        &mut self,
+        permit: &mut BreakerPermit,
+        #[wasm_bindgen(js_name = "nowMs")] now_ms: f64,
+    ) -> Result<(), JsValue> {
         let now = js::instant(now_ms, "nowMs")?;
         self.inner.on_success(permit.take()?, now);
         Ok(())
@@ -205,7 +212,11 @@ impl CircuitBreaker {
 
     /// Reports a failed call.
     #[wasm_bindgen(js_name = onFailure)]
-    pub fn on_failure(&mut self, permit: &mut BreakerPermit, now_ms: f64) -> Result<(), JsValue> {
+    pub fn on_failure(
+        &mut self,
+        permit: &mut BreakerPermit,
+        #[wasm_bindgen(js_name = "nowMs")] now_ms: f64,
+    ) -> Result<(), JsValue> {
         let now = js::instant(now_ms, "nowMs")?;
         self.inner.on_failure(permit.take()?, now);
         Ok(())
@@ -220,7 +231,10 @@ impl CircuitBreaker {
     }
 
     /// `"closed"`, `"open"`, `"half-open"`, `"forced-open"` or `"disabled"`.
-    pub fn state(&mut self, now_ms: f64) -> Result<String, JsValue> {
+    pub fn state(
+        &mut self,
+        #[wasm_bindgen(js_name = "nowMs")] now_ms: f64,
+    ) -> Result<String, JsValue> {
         let now = js::instant(now_ms, "nowMs")?;
         Ok(self.inner.state(now).to_string())
     }
@@ -234,7 +248,10 @@ impl CircuitBreaker {
 
     /// Counters for dashboards.
     #[wasm_bindgen(unchecked_return_type = "Record<string, number | string | null>")]
-    pub fn metrics(&mut self, now_ms: f64) -> Result<JsValue, JsValue> {
+    pub fn metrics(
+        &mut self,
+        #[wasm_bindgen(js_name = "nowMs")] now_ms: f64,
+    ) -> Result<JsValue, JsValue> {
         let m = self.inner.metrics(js::instant(now_ms, "nowMs")?);
         let o = js::string_object([("state", m.state.to_string().as_str())]);
         for (k, v) in [
@@ -256,19 +273,25 @@ impl CircuitBreaker {
 
     /// Holds it open until `reset`.
     #[wasm_bindgen(js_name = forceOpen)]
-    pub fn force_open(&mut self, now_ms: f64) -> Result<(), JsValue> {
+    pub fn force_open(
+        &mut self,
+        #[wasm_bindgen(js_name = "nowMs")] now_ms: f64,
+    ) -> Result<(), JsValue> {
         self.inner.force_open(js::instant(now_ms, "nowMs")?);
         Ok(())
     }
 
     /// Lets everything through, counting nothing, until `reset`.
-    pub fn disable(&mut self, now_ms: f64) -> Result<(), JsValue> {
+    pub fn disable(
+        &mut self,
+        #[wasm_bindgen(js_name = "nowMs")] now_ms: f64,
+    ) -> Result<(), JsValue> {
         self.inner.disable(js::instant(now_ms, "nowMs")?);
         Ok(())
     }
 
     /// Back to closed with clean counters.
-    pub fn reset(&mut self, now_ms: f64) -> Result<(), JsValue> {
+    pub fn reset(&mut self, #[wasm_bindgen(js_name = "nowMs")] now_ms: f64) -> Result<(), JsValue> {
         self.inner.reset(js::instant(now_ms, "nowMs")?);
         Ok(())
     }
@@ -404,7 +427,10 @@ impl RateLimiter {
 
     /// Admits one request now, or says when it would be admitted.
     #[wasm_bindgen(unchecked_return_type = "LimitDecision")]
-    pub fn check(&mut self, now_ms: f64) -> Result<JsValue, JsValue> {
+    pub fn check(
+        &mut self,
+        #[wasm_bindgen(js_name = "nowMs")] now_ms: f64,
+    ) -> Result<JsValue, JsValue> {
         let now = js::instant(now_ms, "nowMs")?;
         decision(self.inner.check(now), now)
     }
@@ -413,7 +439,11 @@ impl RateLimiter {
     /// `insufficient_capacity` when `n` exceeds what the limiter can ever
     /// admit at once.
     #[wasm_bindgen(js_name = checkN, unchecked_return_type = "LimitDecision")]
-    pub fn check_n(&mut self, n: f64, now_ms: f64) -> Result<JsValue, JsValue> {
+    pub fn check_n(
+        &mut self,
+        n: f64,
+        #[wasm_bindgen(js_name = "nowMs")] now_ms: f64,
+    ) -> Result<JsValue, JsValue> {
         let n = js::whole(n, "n")?;
         let now = js::instant(now_ms, "nowMs")?;
         match self.inner.check_n(n, now) {
@@ -424,7 +454,10 @@ impl RateLimiter {
 
     /// The earliest instant one request would be admitted (changes nothing).
     #[wasm_bindgen(js_name = nextFreeMs)]
-    pub fn next_free_ms(&self, now_ms: f64) -> Result<f64, JsValue> {
+    pub fn next_free_ms(
+        &self,
+        #[wasm_bindgen(js_name = "nowMs")] now_ms: f64,
+    ) -> Result<f64, JsValue> {
         let now = js::instant(now_ms, "nowMs")?;
         Ok(self.inner.next_free(now).as_millis() as f64)
     }
@@ -432,7 +465,10 @@ impl RateLimiter {
     /// The server asked to wait (a 429's `Retry-After`): admit nothing
     /// before `untilMs`. Holds only ever extend.
     #[wasm_bindgen(js_name = pushBack)]
-    pub fn push_back(&mut self, until_ms: f64) -> Result<(), JsValue> {
+    pub fn push_back(
+        &mut self,
+        #[wasm_bindgen(js_name = "untilMs")] until_ms: f64,
+    ) -> Result<(), JsValue> {
         self.inner.push_back(js::instant(until_ms, "untilMs")?);
         Ok(())
     }

@@ -171,7 +171,7 @@ fn verify_with(
 pub fn sign_webhook(
     #[wasm_bindgen(unchecked_param_type = "string | string[]")] secret: JsValue,
     id: &str,
-    timestamp_unix_secs: f64,
+    #[wasm_bindgen(js_name = "timestampUnixSecs")] timestamp_unix_secs: f64,
     #[wasm_bindgen(unchecked_param_type = "BodyLike")] body: JsValue,
 ) -> Result<JsValue, JsValue> {
     let signer =
@@ -195,7 +195,7 @@ pub fn verify_webhook(
     #[wasm_bindgen(unchecked_param_type = "string | string[]")] secret: JsValue,
     #[wasm_bindgen(unchecked_param_type = "HeadersLike")] headers: JsValue,
     #[wasm_bindgen(unchecked_param_type = "BodyLike")] body: JsValue,
-    now_unix_secs: f64,
+    #[wasm_bindgen(js_name = "nowUnixSecs")] now_unix_secs: f64,
 ) -> Result<JsValue, JsValue> {
     let verifier = Verifier::with_config(keys(&secret)?, VerifyConfig::default())
         .map_err(|e| js::error("webhook_config", &e.to_string()))?;
@@ -277,7 +277,7 @@ impl WebhookVerifier {
         &self,
         #[wasm_bindgen(unchecked_param_type = "HeadersLike")] headers: JsValue,
         #[wasm_bindgen(unchecked_param_type = "BodyLike")] body: JsValue,
-        now_unix_secs: f64,
+        #[wasm_bindgen(js_name = "nowUnixSecs")] now_unix_secs: f64,
     ) -> Result<JsValue, JsValue> {
         verify_with(&self.inner, &headers, &body, now_unix_secs)
     }
