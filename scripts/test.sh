@@ -44,5 +44,7 @@ cargo build -p novitai-core --target wasm32-unknown-unknown --features sim --loc
 
 step "fuzz every target for 30 s (nightly cargo-fuzz; longer: bash scripts/fuzz.sh 600)"
 bash scripts/fuzz.sh 30
+step "wasm: adapter tests under Node, determinism native vs wasm, optimised package size"
+bash scripts/wasm.sh
 
 step "all checks passed"

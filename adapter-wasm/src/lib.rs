@@ -1,10 +1,44 @@
 //! # novitai-wasm
 //!
-//! The browser and edge-worker adapter of novitai. The wasm-bindgen bindings,
-//! fetch transport and timers arrive with issue [wasm]; until then this crate
-//! only re-exports [`novitai_core`], which already builds for
-//! `wasm32-unknown-unknown` and makes the same decisions there as natively.
+//! The browser and edge-worker adapter of novitai: wasm-bindgen bindings with
+//! a JavaScript / TypeScript API. It carries out what `novitai-core` decides —
+//! sends each transmission with `fetch` (gloo-net), arms the one timer the
+//! engine asks for (gloo-timers), reads the time from `performance.now()` and
+//! a seed from `crypto.getRandomValues` — and holds no policy of its own.
+//!
+//! From JavaScript (after `wasm-bindgen --target web`):
+//!
+//! ```js
+//! import init, { NovitaClient, verifyWebhook } from "./novitai_wasm.js";
+//! await init();
+//! const client = new NovitaClient({ apiKey: "sk_...", maxInFlight: 8 });
+//! const clusters = await client.clusters();
+//! const { id, timestamp } = verifyWebhook(secret, request.headers, body, Date.now() / 1000);
+//! ```
+//!
+//! Every failure is a JS `Error` with a `code` property (`"api"`,
+//! `"gave_up"`, `"breaker_open"`, `"webhook_stale"`, ...) and the core error's
+//! sentence as its message.
+//!
+//! | module | what |
+//! |---|---|
+//! | [`client`] | `NovitaClient`: the engine driven by fetch and timers |
+//! | [`webhook`] | `signWebhook`, `verifyWebhook`, `WebhookVerifier` |
+//! | [`machines`] | `CircuitBreaker`, `RateLimiter` for callers who drive a machine themselves |
+//! | [`trace`] | the text form of engine events, identical on every target |
+//! | [`determinism`] (feature `sim`) | the recorded cross-target scenario |
+//! | [`sim`] (feature `sim`) | `SimulatedNovita`: the engine against the in-page simulator in virtual time |
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub use novitai_core as core;
+
+pub mod client;
+#[cfg(feature = "sim")]
+pub mod determinism;
+mod js;
+pub mod machines;
+#[cfg(feature = "sim")]
+pub mod sim;
+pub mod trace;
+pub mod webhook;
