@@ -7,6 +7,9 @@
 //!
 //! - [`Novita`]: the typed async client (`Novita::from_env()`,
 //!   `novita.clusters().await`, `novita.create_instance(..)`, ...).
+//! - [`lifecycle`]: `novita.create_and_wait(..)` / `start_and_wait(..)`, the
+//!   core's start-up monitor carried out (polls through the engine, health
+//!   probes, webhook notifications, a progress stream).
 //! - [`Driver`]: one tokio task owning the engine; callers submit over a
 //!   channel and await their [`Completed`](novitai_core::engine::Completed).
 //! - Logging with `tracing`, mapped one-to-one from the engine's events
@@ -32,11 +35,13 @@
 
 pub mod client;
 pub mod driver;
+pub mod lifecycle;
 mod log;
 pub mod webhook;
 
 pub use client::{BuildError, Novita, NovitaBuilder};
 pub use driver::{Driver, DriverError, DriverOptions};
+pub use lifecycle::{Progress, WaitError, WaitOptions, WaitOutcome, Waiting, WebhookTarget};
 pub use novitai_core as core;
 pub use novitai_core::error::Error;
 

@@ -1,0 +1,618 @@
+//! Create or start an instance and wait until it is ready:
+//! [`Novita::create_and_wait`] and [`Novita::start_and_wait`].
+//!
+//! Every decision is the core's [`Monitor`]: when to read the instance, what
+//! to probe, when to give up, which webhook notification to write. This
+//! module only carries its actions out:
+//!
+//! | [`MonitorAction`] | carried out as |
+//! |---|---|
+//! | `FetchInstance` | [`Novita::instance`], through the engine (so polls pass its limiter, breaker and retries); the answer or [`FetchError::from_error`] goes back |
+//! | `Probe` | a `GET` with reqwest, redirects off, the probe's own timeout; the status, or the [`transport_kind`] of the error, goes back as a [`ProbeResult`] |
+//! | `Notify` | a [`Progress`] event, and, with a [`WebhookTarget`], [`WebhookSender::send`] with its schedule (by default [`Schedule::node_startup`]) |
+//! | `Wait` | [`tokio::time::sleep_until`], woken early by any answer |
+//! | `Finished` | the end: a [`WaitOutcome`] |
+//!
+//! There are no poll intervals, retry loops or timeouts here: they all come
+//! from the [`MonitorConfig`] — by default
+//! [`MonitorConfig::from_config`] of the client's configuration
+//! (`INSTANCE_POLL_INTERVAL`, `STARTUP_MAX_WAIT`).
+//!
+//! Time: the monitor's [`Instant`] is the number of milliseconds since the
+//! wait began, read from [`tokio::time::Instant`] (so a paused tokio clock
+//! drives it in virtual time); wall-clock times in notifications start from
+//! the system clock at that moment.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use novitai_tokio::Novita;
+//! use novitai_tokio::core::api::instances::CreateInstanceRequest;
+//! use novitai_tokio::lifecycle::WaitOptions;
+//!
+//! let novita = Novita::from_env()?;
+//! let request = CreateInstanceRequest::new("rtx-4090-24gb.cn-hk-01", 1, 60, "pytorch/pytorch:latest");
+//! let (wait, mut progress) = novita.create_and_wait(request, WaitOptions::default()).into_parts();
+//! tokio::spawn(async move {
+//!     while let Some(p) = progress.recv().await {
+//!         println!("{:?} after {}: {:?}", p.phase, p.elapsed, p.status);
+//!     }
+//! });
+//! let done = wait.await?;
+//! println!("{}", done.outcome);
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+
+use novitai_core::api::ApiErrorKind;
+use novitai_core::api::instances::{CreateInstanceRequest, Instance, InstanceAck, InstanceStatus};
+use novitai_core::error::Error;
+use novitai_core::monitor::{
+    FetchError, FetchId, Mode, Monitor, MonitorAction, MonitorConfig, MonitorConfigError, Outcome,
+    Phase, ProbeId, ProbeRequest, ProbeResult, Target,
+};
+use novitai_core::webhook::Notification;
+use novitai_core::webhook::delivery::Schedule;
+use novitai_core::{Duration, Instant, Rng};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::client::Novita;
+use crate::driver::transport_kind;
+use crate::webhook::receiver::unix_now;
+use crate::webhook::{MessageId, WebhookSender};
+
+/// Where a wait's webhook notifications go.
+///
+/// # Default
+/// [`WebhookTarget::new`] uses [`Schedule::node_startup`] (5 attempts,
+/// doubling from 1 s with jitter).
+#[derive(Clone, Debug)]
+pub struct WebhookTarget {
+    /// The durable sender that delivers them.
+    pub sender: WebhookSender,
+    /// The receiver's URL.
+    pub url: String,
+    /// The retry schedule of each notification.
+    pub schedule: Schedule,
+}
+
+impl WebhookTarget {
+    /// Sends to `url` through `sender` with [`Schedule::node_startup`].
+    #[must_use]
+    pub fn new(sender: WebhookSender, url: impl Into<String>) -> WebhookTarget {
+        WebhookTarget {
+            sender,
+            url: url.into(),
+            schedule: Schedule::node_startup(),
+        }
+    }
+}
+
+/// How [`Novita::create_and_wait`] and [`Novita::start_and_wait`] monitor.
+///
+/// # Default
+/// - `monitor`: `None` — [`MonitorConfig::from_config`] of the client's
+///   configuration
+/// - `webhook`: `None` — notifications only go to the progress stream
+/// - `instance_id`: `None` — notifications name the instance by its Novita id
+/// - `operation_id`: `None` — `start-<novita id>`
+/// - `seed`: `None` — the monitor's jitter is seeded from the OS
+/// - `probe_client`: `None` — a reqwest client with redirects off
+#[derive(Clone, Debug, Default)]
+pub struct WaitOptions {
+    /// The monitor's settings (poll intervals, timeouts, health checks).
+    pub monitor: Option<MonitorConfig>,
+    /// Also deliver the notifications as webhooks.
+    pub webhook: Option<WebhookTarget>,
+    /// The caller's name for the instance (`instanceId` in notifications).
+    pub instance_id: Option<String>,
+    /// `startupOperation.operationId` in notifications.
+    pub operation_id: Option<String>,
+    /// Seed of the monitor's random choices (probe jitter), to replay a run.
+    pub seed: Option<u64>,
+    /// The HTTP client for health probes; it must not follow redirects.
+    pub probe_client: Option<reqwest::Client>,
+}
+
+impl WaitOptions {
+    /// Uses this monitor configuration instead of the client's.
+    #[must_use]
+    pub fn monitor(mut self, config: MonitorConfig) -> WaitOptions {
+        self.monitor = Some(config);
+        self
+    }
+
+    /// Delivers every notification to this webhook target too.
+    #[must_use]
+    pub fn webhook(mut self, target: WebhookTarget) -> WaitOptions {
+        self.webhook = Some(target);
+        self
+    }
+
+    /// Names the instance `id` in notifications.
+    #[must_use]
+    pub fn instance_id(mut self, id: impl Into<String>) -> WaitOptions {
+        self.instance_id = Some(id.into());
+        self
+    }
+
+    /// Fixes the monitor's seed.
+    #[must_use]
+    pub fn seed(mut self, seed: u64) -> WaitOptions {
+        self.seed = Some(seed);
+        self
+    }
+}
+
+/// What happened, in a [`Progress`] event.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ProgressEvent {
+    /// The monitor began (after the create answered, or as the start is sent).
+    Started,
+    /// A read of the instance answered (see [`Progress::status`]).
+    Polled,
+    /// A read of the instance failed (see [`Progress::last_error`]).
+    PollFailed,
+    /// A health probe of `port` answered.
+    Probed {
+        /// The instance port.
+        port: u16,
+        /// What the probe got.
+        result: ProbeResult,
+    },
+    /// The monitor wrote a notification (also sent as a webhook when a
+    /// [`WebhookTarget`] is set).
+    Notified(Box<Notification>),
+    /// The monitor ended.
+    Finished(Outcome),
+}
+
+/// One step of a wait, in the order it happened.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Progress {
+    /// The Novita instance id.
+    pub instance_id: String,
+    /// What happened.
+    pub event: ProgressEvent,
+    /// Where the monitor is now.
+    pub phase: Phase,
+    /// The last status read, if any.
+    pub status: Option<InstanceStatus>,
+    /// Time since the wait began.
+    pub elapsed: Duration,
+    /// Reads of the instance sent so far.
+    pub polls: u32,
+    /// The last transient error of a read, while the last read failed.
+    pub last_error: Option<String>,
+}
+
+/// How a wait ended.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WaitOutcome {
+    /// The Novita instance id.
+    pub instance_id: String,
+    /// The monitor's verdict.
+    pub outcome: Outcome,
+    /// The `running` snapshot when ready; otherwise the last snapshot read
+    /// (`None` if no read succeeded).
+    pub instance: Option<Instance>,
+    /// Reads of the instance sent.
+    pub polls: u32,
+    /// The message ids of the webhooks queued (empty without a
+    /// [`WebhookTarget`]).
+    pub webhooks: Vec<MessageId>,
+    /// Notifications that could not be queued as webhooks, and why.
+    pub webhook_errors: Vec<String>,
+}
+
+/// Why a wait could not run to the monitor's verdict.
+#[derive(Debug)]
+pub enum WaitError {
+    /// The monitor configuration is out of range.
+    Config(MonitorConfigError),
+    /// The create request failed (no instance to monitor), or the start
+    /// request failed other than "invalid state change" (the monitor is
+    /// aborted and its `startup_failed` notification delivered first).
+    Request(Error),
+    /// The HTTP client for probes could not be built.
+    Http(String),
+    /// The OS gave no randomness for the monitor's seed.
+    Entropy(String),
+}
+
+impl fmt::Display for WaitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WaitError::Config(e) => write!(f, "{e}"),
+            WaitError::Request(e) => write!(f, "{e}"),
+            WaitError::Http(e) => write!(f, "the HTTP client for health probes failed: {e}"),
+            WaitError::Entropy(e) => write!(f, "no randomness for the monitor's seed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for WaitError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            WaitError::Config(e) => Some(e),
+            WaitError::Request(e) => Some(e),
+            WaitError::Http(_) | WaitError::Entropy(_) => None,
+        }
+    }
+}
+
+impl From<MonitorConfigError> for WaitError {
+    fn from(e: MonitorConfigError) -> WaitError {
+        WaitError::Config(e)
+    }
+}
+
+/// The future of a wait.
+pub type WaitFuture = Pin<Box<dyn Future<Output = Result<WaitOutcome, WaitError>> + Send>>;
+
+/// A wait in the making: `.await` it for the [`WaitOutcome`], or split it
+/// with [`Waiting::into_parts`] to read the [`Progress`] events as well.
+/// Nothing happens until the future is polled; dropping it cancels the
+/// requests and probes still out.
+#[must_use = "a wait does nothing until awaited"]
+pub struct Waiting {
+    future: WaitFuture,
+    progress: mpsc::UnboundedReceiver<Progress>,
+}
+
+impl fmt::Debug for Waiting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Waiting").finish_non_exhaustive()
+    }
+}
+
+impl Waiting {
+    /// The wait and its progress events (each step in order; the channel
+    /// closes when the wait ends).
+    pub fn into_parts(self) -> (WaitFuture, mpsc::UnboundedReceiver<Progress>) {
+        (self.future, self.progress)
+    }
+}
+
+impl IntoFuture for Waiting {
+    type Output = Result<WaitOutcome, WaitError>;
+    type IntoFuture = WaitFuture;
+
+    fn into_future(self) -> WaitFuture {
+        self.future
+    }
+}
+
+impl Novita {
+    /// Creates an instance and monitors it until it is ready (running with
+    /// every HTTP endpoint healthy), failed or timed out. The monitor's
+    /// clock starts when the create request is sent.
+    ///
+    /// Errors ([`WaitError`]): a monitor configuration out of range, or the
+    /// create request failing (then nothing is monitored or notified).
+    pub fn create_and_wait(&self, request: CreateInstanceRequest, options: WaitOptions) -> Waiting {
+        let novita = self.clone();
+        let (tx, progress) = mpsc::unbounded_channel();
+        let future = Box::pin(async move {
+            let prepared = Prepared::new(&novita, &options)?;
+            let started = tokio::time::Instant::now();
+            let started_unix = unix_now();
+            let id = novita
+                .create_instance(request)
+                .await
+                .map_err(WaitError::Request)?;
+            let monitor = Monitor::for_create(
+                prepared.config,
+                target(&id, &options),
+                Rng::new(prepared.seed),
+                Instant::ZERO,
+                started_unix,
+            )?;
+            let run = Run::new(novita, monitor, started, prepared.probe, options.webhook, tx);
+            run.drive(None).await
+        });
+        Waiting { future, progress }
+    }
+
+    /// Starts a stopped instance and monitors it until it is ready, failed
+    /// or timed out. The monitor begins (and notifies `startup_initiated`)
+    /// as the start request is sent. A start refused as "invalid state
+    /// change" is handed to the monitor, which re-reads the instance and
+    /// carries on if it is already starting or running.
+    ///
+    /// Errors ([`WaitError`]): a monitor configuration out of range, or the
+    /// start request failing otherwise (the monitor is aborted first, so a
+    /// `startup_failed` notification goes out).
+    pub fn start_and_wait(&self, instance_id: impl Into<String>, options: WaitOptions) -> Waiting {
+        let novita = self.clone();
+        let id: String = instance_id.into();
+        let (tx, progress) = mpsc::unbounded_channel();
+        let future = Box::pin(async move {
+            let prepared = Prepared::new(&novita, &options)?;
+            let started = tokio::time::Instant::now();
+            let monitor = Monitor::for_start(
+                prepared.config,
+                target(&id, &options),
+                Rng::new(prepared.seed),
+                Instant::ZERO,
+                unix_now(),
+            )?;
+            let run = Run::new(novita, monitor, started, prepared.probe, options.webhook, tx);
+            run.drive(Some(id)).await
+        });
+        Waiting { future, progress }
+    }
+}
+
+fn target(id: &str, options: &WaitOptions) -> Target {
+    let mut t = Target::new(id);
+    if let Some(i) = &options.instance_id {
+        t = t.instance_id(i.clone());
+    }
+    if let Some(o) = &options.operation_id {
+        t = t.operation_id(o.clone());
+    }
+    t
+}
+
+/// What a wait needs before it sends anything.
+struct Prepared {
+    config: MonitorConfig,
+    seed: u64,
+    probe: reqwest::Client,
+}
+
+impl Prepared {
+    fn new(novita: &Novita, options: &WaitOptions) -> Result<Prepared, WaitError> {
+        let config = match options.monitor {
+            Some(c) => {
+                c.validate()?;
+                c
+            }
+            None => MonitorConfig::from_config(novita.config())?,
+        };
+        let seed = match options.seed {
+            Some(s) => s,
+            None => getrandom::u64().map_err(|e| WaitError::Entropy(e.to_string()))?,
+        };
+        let probe = match &options.probe_client {
+            Some(c) => c.clone(),
+            None => reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|e| WaitError::Http(e.to_string()))?,
+        };
+        Ok(Prepared {
+            config,
+            seed,
+            probe,
+        })
+    }
+}
+
+/// An answer from a task the wait started.
+enum Answer {
+    Fetch(FetchId, Result<Instance, Error>),
+    Probe(ProbeId, u16, ProbeResult),
+    Start(Result<InstanceAck, Error>),
+}
+
+/// One wait in progress.
+struct Run {
+    novita: Novita,
+    monitor: Monitor,
+    started: tokio::time::Instant,
+    probe: reqwest::Client,
+    webhook: Option<WebhookTarget>,
+    progress: mpsc::UnboundedSender<Progress>,
+    tasks: JoinSet<Answer>,
+    last_instance: Option<Instance>,
+    webhooks: Vec<MessageId>,
+    webhook_errors: Vec<String>,
+    start_error: Option<Error>,
+}
+
+impl Run {
+    fn new(
+        novita: Novita,
+        monitor: Monitor,
+        started: tokio::time::Instant,
+        probe: reqwest::Client,
+        webhook: Option<WebhookTarget>,
+        progress: mpsc::UnboundedSender<Progress>,
+    ) -> Run {
+        Run {
+            novita,
+            monitor,
+            started,
+            probe,
+            webhook,
+            progress,
+            tasks: JoinSet::new(),
+            last_instance: None,
+            webhooks: Vec::new(),
+            webhook_errors: Vec::new(),
+            start_error: None,
+        }
+    }
+
+    /// The monitor's clock: whole milliseconds since the wait began.
+    fn now(&self) -> Instant {
+        let ms = tokio::time::Instant::now()
+            .saturating_duration_since(self.started)
+            .as_millis();
+        Instant::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
+    }
+
+    fn emit(&self, event: ProgressEvent) {
+        let m = &self.monitor;
+        // A receiver that was dropped simply does not want progress.
+        let _ = self.progress.send(Progress {
+            instance_id: m.target().novita_instance_id.clone(),
+            event,
+            phase: m.phase(),
+            status: m.last_status().cloned(),
+            elapsed: self.now().saturating_duration_since(m.started_at()),
+            polls: m.polls(),
+            last_error: m.last_fetch_error().map(str::to_owned),
+        });
+    }
+
+    /// Runs the monitor to its end; `start` sends that instance's start
+    /// request first (start mode).
+    async fn drive(mut self, start: Option<String>) -> Result<WaitOutcome, WaitError> {
+        self.emit(ProgressEvent::Started);
+        if let Some(id) = start {
+            let novita = self.novita.clone();
+            self.tasks
+                .spawn(async move { Answer::Start(novita.start_instance(id).await) });
+        }
+        let outcome = loop {
+            let now = self.now();
+            match self.monitor.poll(now) {
+                MonitorAction::FetchInstance(fetch) => {
+                    let novita = self.novita.clone();
+                    let id = self.monitor.target().novita_instance_id.clone();
+                    self.tasks
+                        .spawn(async move { Answer::Fetch(fetch, novita.instance(id).await) });
+                }
+                MonitorAction::Probe(p) => {
+                    let client = self.probe.clone();
+                    self.tasks.spawn(probe(client, p));
+                }
+                MonitorAction::Notify(n) => self.notify(n).await,
+                MonitorAction::Finished(outcome) => {
+                    self.emit(ProgressEvent::Finished(outcome.clone()));
+                    break outcome;
+                }
+                MonitorAction::Wait(at) => self.wait(at).await,
+            }
+        };
+        if let Some(e) = self.start_error.take() {
+            return Err(WaitError::Request(e));
+        }
+        let instance = self
+            .monitor
+            .instance()
+            .cloned()
+            .or_else(|| self.last_instance.take());
+        Ok(WaitOutcome {
+            instance_id: self.monitor.target().novita_instance_id.clone(),
+            outcome,
+            instance,
+            polls: self.monitor.polls(),
+            webhooks: self.webhooks,
+            webhook_errors: self.webhook_errors,
+        })
+    }
+
+    /// Sleeps until `at` or the next answer, and feeds the answer.
+    async fn wait(&mut self, at: Option<Instant>) {
+        let deadline = at.and_then(|at| {
+            self.started
+                .checked_add(std::time::Duration::from_millis(at.as_millis()))
+        });
+        if self.tasks.is_empty() && deadline.is_none() {
+            // Nothing can wake the monitor: end it rather than hang.
+            let now = self.now();
+            self.monitor
+                .abort("the monitor waits for nothing (internal error)", now);
+            return;
+        }
+        let sleep = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            joined = self.tasks.join_next(), if !self.tasks.is_empty() => {
+                match joined {
+                    Some(Ok(answer)) => self.feed(answer),
+                    Some(Err(e)) => {
+                        // A task panicked or was cancelled: the monitor's own
+                        // timeouts cover the lost answer.
+                        tracing::warn!(error = %e, "a monitor task ended without an answer");
+                    }
+                    None => {}
+                }
+            }
+            () = sleep => {}
+        }
+    }
+
+    fn feed(&mut self, answer: Answer) {
+        let now = self.now();
+        match answer {
+            Answer::Fetch(fetch, Ok(instance)) => {
+                if self.monitor.on_instance(fetch, &instance, now) {
+                    self.last_instance = Some(instance);
+                    self.emit(ProgressEvent::Polled);
+                }
+            }
+            Answer::Fetch(fetch, Err(e)) => {
+                if self
+                    .monitor
+                    .on_fetch_error(fetch, FetchError::from_error(&e), now)
+                {
+                    self.emit(ProgressEvent::PollFailed);
+                }
+            }
+            Answer::Probe(id, port, result) => {
+                if self.monitor.on_probe_result(id, result, now) {
+                    self.emit(ProgressEvent::Probed { port, result });
+                }
+            }
+            Answer::Start(Ok(_)) => {}
+            Answer::Start(Err(Error::Api(a))) if a.kind == ApiErrorKind::InvalidStateChange => {
+                tracing::info!(
+                    instance_id = %self.monitor.target().novita_instance_id,
+                    "start refused as invalid state change; re-reading the instance"
+                );
+                self.monitor.on_start_rejected_invalid_state(now);
+            }
+            Answer::Start(Err(e)) => {
+                if self.monitor.mode() == Mode::Start && !self.monitor.is_finished() {
+                    self.monitor
+                        .abort(format!("the start request failed: {e}"), now);
+                    self.start_error = Some(e);
+                }
+            }
+        }
+    }
+
+    /// Reports a notification and queues it as a webhook.
+    async fn notify(&mut self, n: Box<Notification>) {
+        if let Some(w) = &self.webhook {
+            match w.sender.send(&w.url, &n, w.schedule.clone()).await {
+                Ok(id) => self.webhooks.push(id),
+                Err(e) => {
+                    tracing::warn!(
+                        instance_id = %n.instance_id,
+                        error = %e,
+                        "a start-up notification could not be queued as a webhook"
+                    );
+                    self.webhook_errors.push(e.to_string());
+                }
+            }
+        }
+        self.emit(ProgressEvent::Notified(n));
+    }
+}
+
+/// One health probe: `GET url`, no redirects, the probe's timeout.
+async fn probe(client: reqwest::Client, p: ProbeRequest) -> Answer {
+    let sent = tokio::time::Instant::now();
+    let timeout = std::time::Duration::from_millis(p.timeout.as_millis());
+    let result = client.get(&p.url).timeout(timeout).send().await;
+    let took = sent.elapsed().as_millis();
+    let took = Duration::from_millis(u64::try_from(took).unwrap_or(u64::MAX));
+    let result = match result {
+        Ok(response) => ProbeResult::status(response.status().as_u16(), took),
+        Err(e) => ProbeResult::transport(transport_kind(&e), took),
+    };
+    Answer::Probe(p.id, p.port, result)
+}
