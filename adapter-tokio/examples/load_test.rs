@@ -9,7 +9,7 @@
 //! Without `NOVITA_API_KEY` it runs against the simulator started in this
 //! process with its demo fault plan (latency, 5xx bursts, 429s, resets,
 //! outages), so retries and breaker trips show up; with it, against the
-//! real API (read-only calls: the instance list).
+//! real API (read-only calls: pages of the instance list).
 
 #[path = "common/mod.rs"]
 mod common;
@@ -44,7 +44,8 @@ pub struct Report {
     pub breaker: Vec<(Duration, BreakerState)>,
 }
 
-/// Sends `calls` instance-list calls at once and measures them.
+/// Sends `calls` instance-list calls at once (page 1, 2, ...) and measures
+/// them.
 pub async fn run(novita: &Novita, calls: usize) -> Result<Report, Box<dyn Error>> {
     // The driver is used directly (rather than `novita.instances`) to see
     // each call's attempt count.
@@ -53,12 +54,13 @@ pub async fn run(novita: &Novita, calls: usize) -> Result<Report, Box<dyn Error>
         USER_AGENT,
     )?);
     let started = Instant::now();
+    let initial = novita.status().await?.breaker;
     let done = Arc::new(AtomicBool::new(false));
     let watcher = {
         let novita = novita.clone();
         let done = Arc::clone(&done);
         tokio::spawn(async move {
-            let mut seen: Vec<(Duration, BreakerState)> = Vec::new();
+            let mut seen: Vec<(Duration, BreakerState)> = vec![(Duration::ZERO, initial)];
             while !done.load(Ordering::Relaxed) {
                 if let Ok(s) = novita.status().await {
                     if seen.last().map(|l| l.1) != Some(s.breaker) {
@@ -71,11 +73,16 @@ pub async fn run(novita: &Novita, calls: usize) -> Result<Report, Box<dyn Error>
         })
     };
     let mut tasks = JoinSet::new();
-    for _ in 0..calls {
+    for i in 0..calls {
         let novita = novita.clone();
         let context = Arc::clone(&context);
         tasks.spawn(async move {
-            let endpoint = ListInstances::default();
+            // Distinct pages: identical GETs in flight together would be
+            // coalesced by the engine into one request.
+            let endpoint = ListInstances {
+                page_num: u32::try_from(i).unwrap_or(u32::MAX).saturating_add(1),
+                ..ListInstances::default()
+            };
             let mut request = endpoint.request();
             context.authorize(&mut request);
             let options = RequestOptions::new().idempotent(endpoint.is_idempotent());

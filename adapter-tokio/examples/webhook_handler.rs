@@ -46,31 +46,35 @@ pub async fn serve(
 ) -> Result<(SocketAddr, mpsc::UnboundedReceiver<Notification>), Box<dyn Error>> {
     let receiver = Arc::new(WebhookReceiver::standard(Verifier::new(key)));
     let (tx, rx) = mpsc::unbounded_channel();
-    let app = Router::new()
-        .route(
-            "/webhooks",
-            post(
-                |State(tx): State<mpsc::UnboundedSender<Notification>>,
-                 hook: VerifiedWebhook| async move {
-                    match hook.json::<Notification>() {
-                        Ok(n) => {
-                            println!(
-                                "webhook {}: {} is {:?} (after {} ms)",
-                                hook.id.as_deref().unwrap_or("-"),
-                                n.instance_id,
-                                n.status,
-                                n.elapsed_time.unwrap_or_default()
-                            );
-                            let _ = tx.send(n);
-                            StatusCode::NO_CONTENT
+    let app =
+        Router::new()
+            .route(
+                "/webhooks",
+                post(
+                    |State(tx): State<mpsc::UnboundedSender<Notification>>,
+                     hook: VerifiedWebhook| async move {
+                        match hook.json::<Notification>() {
+                            Ok(n) => {
+                                println!(
+                                    "webhook {}: {} is {:?} (after {} ms)",
+                                    hook.id.as_deref().unwrap_or("-"),
+                                    n.instance_id,
+                                    n.status,
+                                    n.elapsed_time.unwrap_or_default()
+                                );
+                                let _ = tx.send(n);
+                                StatusCode::NO_CONTENT
+                            }
+                            Err(_) => StatusCode::UNPROCESSABLE_ENTITY,
                         }
-                        Err(_) => StatusCode::UNPROCESSABLE_ENTITY,
-                    }
-                },
-            ),
-        )
-        .layer(axum::middleware::from_fn_with_state(receiver, verify_webhook))
-        .with_state(tx);
+                    },
+                ),
+            )
+            .layer(axum::middleware::from_fn_with_state(
+                receiver,
+                verify_webhook,
+            ))
+            .with_state(tx);
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     tokio::spawn(async move {
@@ -130,7 +134,11 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let secret = std::env::var("WEBHOOK_SECRET")
         .map_err(|_| "set WEBHOOK_SECRET (whsec_...) to verify incoming webhooks")?;
     let addr = std::env::var("WEBHOOK_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
-    let (local, mut received) = serve(WebhookKey::from_whsec(&secret).map_err(|e| e.to_string())?, &addr).await?;
+    let (local, mut received) = serve(
+        WebhookKey::from_whsec(&secret).map_err(|e| e.to_string())?,
+        &addr,
+    )
+    .await?;
     println!("listening on http://{local}/webhooks (Ctrl-C to stop)");
     while received.recv().await.is_some() {}
     Ok(())

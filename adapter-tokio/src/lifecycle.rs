@@ -66,6 +66,11 @@ use crate::webhook::{MessageId, WebhookSender};
 
 /// Where a wait's webhook notifications go.
 ///
+/// A wait queues each notification durably and returns; delivery goes on in
+/// the sender's background task. Keep a clone of the [`WebhookSender`] until
+/// its reports arrive: when the last clone is dropped the task stops, and
+/// undelivered messages wait in the outbox for the next sender.
+///
 /// # Default
 /// [`WebhookTarget::new`] uses [`Schedule::node_startup`] (5 attempts,
 /// doubling from 1 s with jitter).
@@ -311,7 +316,14 @@ impl Novita {
                 Instant::ZERO,
                 started_unix,
             )?;
-            let run = Run::new(novita, monitor, started, prepared.probe, options.webhook, tx);
+            let run = Run::new(
+                novita,
+                monitor,
+                started,
+                prepared.probe,
+                options.webhook,
+                tx,
+            );
             run.drive(None).await
         });
         Waiting { future, progress }
@@ -340,7 +352,14 @@ impl Novita {
                 Instant::ZERO,
                 unix_now(),
             )?;
-            let run = Run::new(novita, monitor, started, prepared.probe, options.webhook, tx);
+            let run = Run::new(
+                novita,
+                monitor,
+                started,
+                prepared.probe,
+                options.webhook,
+                tx,
+            );
             run.drive(Some(id)).await
         });
         Waiting { future, progress }

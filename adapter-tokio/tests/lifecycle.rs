@@ -8,6 +8,7 @@
 #![cfg(feature = "sim")]
 
 use novitai_tokio::Novita;
+use novitai_tokio::core::Duration;
 use novitai_tokio::core::api::instances::{CreateInstanceRequest, InstanceStatus};
 use novitai_tokio::core::config::Config;
 use novitai_tokio::core::monitor::{
@@ -15,7 +16,6 @@ use novitai_tokio::core::monitor::{
 };
 use novitai_tokio::core::retry::{Backoff, Jitter};
 use novitai_tokio::core::webhook::{Notification, NotificationStatus};
-use novitai_tokio::core::Duration;
 use novitai_tokio::lifecycle::{Progress, ProgressEvent, WaitError, WaitOptions};
 use novitai_tokio::sim_server::{SimServer, SimServerConfig, SimServerHandle};
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -114,7 +114,10 @@ fn assert_phase_order(events: &[Progress]) {
         );
         assert!(pair[0].polls <= pair[1].polls);
     }
-    assert_eq!(events.first().map(|p| &p.event), Some(&ProgressEvent::Started));
+    assert_eq!(
+        events.first().map(|p| &p.event),
+        Some(&ProgressEvent::Started)
+    );
     let finished = events
         .iter()
         .filter(|p| matches!(p.event, ProgressEvent::Finished(_)))
@@ -264,8 +267,11 @@ async fn starting_a_stopped_instance_and_starting_a_running_one_both_end_ready()
     let restarted = restarted.expect("the wait runs");
     assert!(restarted.outcome.is_ready(), "{}", restarted.outcome);
     assert_phase_order(&events);
-    assert!(events.iter().any(|p| p.phase == Phase::Starting
-        || p.status == Some(InstanceStatus::Running)));
+    assert!(
+        events
+            .iter()
+            .any(|p| p.phase == Phase::Starting || p.status == Some(InstanceStatus::Running))
+    );
     s.shutdown().await;
 }
 
@@ -295,13 +301,18 @@ mod webhooks {
         let app = Router::new()
             .route(
                 "/hooks",
-                post(|State(inbox): State<Inbox>, hook: VerifiedWebhook| async move {
-                    let n: Notification = hook.json().expect("a notification");
-                    inbox.lock().unwrap().push(n);
-                    StatusCode::NO_CONTENT
-                }),
+                post(
+                    |State(inbox): State<Inbox>, hook: VerifiedWebhook| async move {
+                        let n: Notification = hook.json().expect("a notification");
+                        inbox.lock().unwrap().push(n);
+                        StatusCode::NO_CONTENT
+                    },
+                ),
             )
-            .layer(axum::middleware::from_fn_with_state(verifying, verify_webhook))
+            .layer(axum::middleware::from_fn_with_state(
+                verifying,
+                verify_webhook,
+            ))
             .with_state(inbox);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -328,7 +339,7 @@ mod webhooks {
             .create_and_wait(
                 request("nvidia/cuda:12.4.0-runtime-ubuntu22.04"),
                 options()
-                    .webhook(WebhookTarget::new(sender, url))
+                    .webhook(WebhookTarget::new(sender.clone(), url))
                     .instance_id("my-box"),
             )
             .await
