@@ -62,10 +62,10 @@ pub async fn run(novita: &Novita, calls: usize) -> Result<Report, Box<dyn Error>
         tokio::spawn(async move {
             let mut seen: Vec<(Duration, BreakerState)> = vec![(Duration::ZERO, initial)];
             while !done.load(Ordering::Relaxed) {
-                if let Ok(s) = novita.status().await {
-                    if seen.last().map(|l| l.1) != Some(s.breaker) {
-                        seen.push((started.elapsed(), s.breaker));
-                    }
+                if let Ok(s) = novita.status().await
+                    && seen.last().map(|l| l.1) != Some(s.breaker)
+                {
+                    seen.push((started.elapsed(), s.breaker));
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }

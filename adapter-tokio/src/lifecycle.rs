@@ -414,7 +414,7 @@ impl Prepared {
 
 /// An answer from a task the wait started.
 enum Answer {
-    Fetch(FetchId, Result<Instance, Error>),
+    Fetch(FetchId, Box<Result<Instance, Error>>),
     Probe(ProbeId, u16, ProbeResult),
     Start(Result<InstanceAck, Error>),
 }
@@ -495,8 +495,9 @@ impl Run {
                 MonitorAction::FetchInstance(fetch) => {
                     let novita = self.novita.clone();
                     let id = self.monitor.target().novita_instance_id.clone();
-                    self.tasks
-                        .spawn(async move { Answer::Fetch(fetch, novita.instance(id).await) });
+                    self.tasks.spawn(async move {
+                        Answer::Fetch(fetch, Box::new(novita.instance(id).await))
+                    });
                 }
                 MonitorAction::Probe(p) => {
                     let client = self.probe.clone();
@@ -566,20 +567,7 @@ impl Run {
     fn feed(&mut self, answer: Answer) {
         let now = self.now();
         match answer {
-            Answer::Fetch(fetch, Ok(instance)) => {
-                if self.monitor.on_instance(fetch, &instance, now) {
-                    self.last_instance = Some(instance);
-                    self.emit(ProgressEvent::Polled);
-                }
-            }
-            Answer::Fetch(fetch, Err(e)) => {
-                if self
-                    .monitor
-                    .on_fetch_error(fetch, FetchError::from_error(&e), now)
-                {
-                    self.emit(ProgressEvent::PollFailed);
-                }
-            }
+            Answer::Fetch(fetch, result) => self.fed_fetch(fetch, *result, now),
             Answer::Probe(id, port, result) => {
                 if self.monitor.on_probe_result(id, result, now) {
                     self.emit(ProgressEvent::Probed { port, result });
@@ -598,6 +586,25 @@ impl Run {
                     self.monitor
                         .abort(format!("the start request failed: {e}"), now);
                     self.start_error = Some(e);
+                }
+            }
+        }
+    }
+
+    fn fed_fetch(&mut self, fetch: FetchId, result: Result<Instance, Error>, now: Instant) {
+        match result {
+            Ok(instance) => {
+                if self.monitor.on_instance(fetch, &instance, now) {
+                    self.last_instance = Some(instance);
+                    self.emit(ProgressEvent::Polled);
+                }
+            }
+            Err(e) => {
+                if self
+                    .monitor
+                    .on_fetch_error(fetch, FetchError::from_error(&e), now)
+                {
+                    self.emit(ProgressEvent::PollFailed);
                 }
             }
         }

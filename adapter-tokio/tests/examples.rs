@@ -1,6 +1,9 @@
 //! The examples' bodies run against the simulator in-process, with a quick
 //! monitor configuration so each takes a few seconds.
 #![cfg(feature = "sim")]
+// Each example file declares `common` itself, so it is loaded once per
+// example here; the copies are identical.
+#![allow(clippy::duplicate_mod)]
 
 #[path = "../examples/create_instance.rs"]
 #[allow(dead_code)]
