@@ -27,8 +27,13 @@ pub async fn run(novita: &Novita, options: WaitOptions) -> Result<WaitOutcome, B
         .optimal_product(&ProductQuery::named("RTX 4090"))
         .await?;
     println!(
-        "product {} in {} (spot price {:?})",
-        choice.product.id, choice.region, choice.product.spot_price
+        "product {} in {} (spot price {})",
+        choice.product.id,
+        choice.region,
+        choice
+            .product
+            .spot_price
+            .map_or_else(|| "unknown".to_owned(), |p| p.to_string())
     );
     let mut request = CreateInstanceRequest::new(
         choice.product.id.clone(),

@@ -101,12 +101,13 @@ pub async fn self_contained(
     };
     let (sender, mut reports) = WebhookSender::new(config).await?;
     let target = WebhookTarget::new(sender.clone(), format!("http://{addr}/webhooks"));
-    let request = CreateInstanceRequest::new(
+    let mut request = CreateInstanceRequest::new(
         "rtx-4090-24gb.cn-hk-01",
         1,
         60,
         "nvidia/cuda:12.4.0-runtime-ubuntu22.04",
     );
+    request.ports = Some("8888/http".to_owned());
     let done = novita
         .create_and_wait(request, options.webhook(target))
         .await?;
