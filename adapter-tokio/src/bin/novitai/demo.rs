@@ -71,9 +71,9 @@ fn demo_config(base_url: &str) -> Result<Config, CliError> {
         ("NOVITA_API_BASE_URL", base_url),
         ("REQUEST_TIMEOUT", "5000"),
         ("MAX_RETRY_ATTEMPTS", "4"),
-        ("RETRY_BASE_DELAY_MS", "200"),
+        ("RETRY_BASE_DELAY_MS", "100"),
         ("RETRY_MAX_DELAY_MS", "2000"),
-        ("CIRCUIT_BREAKER_FAILURE_THRESHOLD", "5"),
+        ("CIRCUIT_BREAKER_FAILURE_THRESHOLD", "3"),
         ("CIRCUIT_BREAKER_OPEN_MS", "1500"),
         ("CIRCUIT_BREAKER_SUCCESS_THRESHOLD", "2"),
         ("RATE_LIMIT_WINDOW_MS", "2000"),
@@ -158,20 +158,18 @@ async fn story(a: DemoArgs) -> Result<(), CliError> {
     println!();
 
     // 3. Discover: clusters, then the cheapest spot offer with region fallback.
-    let clusters = novita
-        .clusters()
-        .await
-        .map_err(CliError::api("listing clusters"))?;
+    let clusters = patiently(&s, "listing clusters", true, || novita.clusters()).await?;
     s.say(format!("found {} clusters", clusters.len()));
     let preferred = "US-WEST-01";
-    let choice = novita
-        .optimal_product(&ProductQuery {
-            name: "RTX 4090".to_owned(),
-            preferred_region: Some(preferred.to_owned()),
-            fallback_regions: FALLBACK_REGIONS.iter().map(|r| (*r).to_owned()).collect(),
-        })
-        .await
-        .map_err(CliError::api("choosing a product"))?;
+    let query = ProductQuery {
+        name: "RTX 4090".to_owned(),
+        preferred_region: Some(preferred.to_owned()),
+        fallback_regions: FALLBACK_REGIONS.iter().map(|r| (*r).to_owned()).collect(),
+    };
+    let choice = patiently(&s, "choosing a product", true, || {
+        novita.optimal_product(&query)
+    })
+    .await?;
     s.say(format!(
         "cheapest spot offer: {} in {}{} at {}",
         choice.product.name,
@@ -187,17 +185,22 @@ async fn story(a: DemoArgs) -> Result<(), CliError> {
             .map_or("an unknown price".to_owned(), |p| p.to_string())
     ));
 
-    // 4. Create an instance (a POST: retried only if surely not acted on).
-    let id = novita
-        .create_instance(CreateInstanceRequest {
-            name: Some("novitai-demo".to_owned()),
-            product_id: choice.product.id.clone(),
-            image_url: "docker.io/library/pytorch:latest".to_owned(),
-            ports: Some("8888/http,22/tcp".to_owned()),
-            ..CreateInstanceRequest::default()
-        })
-        .await
-        .map_err(CliError::api("creating the instance"))?;
+    // 4. A burst of list calls: the client's rate limiter makes the rest wait.
+    burst(&s, &novita).await;
+
+    // 5. Create an instance (a POST: retried only if surely not acted on).
+    let create = CreateInstanceRequest {
+        name: Some("novitai-demo".to_owned()),
+        product_id: choice.product.id.clone(),
+        image_url: "docker.io/library/pytorch:latest".to_owned(),
+        ports: Some("8888/http,22/tcp".to_owned()),
+        ..CreateInstanceRequest::default()
+    };
+    // Not idempotent: tried again only when the breaker refused it unsent.
+    let id = patiently(&s, "creating the instance", false, || {
+        novita.create_instance(create.clone())
+    })
+    .await?;
     let created = WallClock::now();
     s.say(format!("created instance {id}"));
     let now = unix_now();
@@ -210,8 +213,8 @@ async fn story(a: DemoArgs) -> Result<(), CliError> {
     );
     send(&s, &sender, &hook_url, &note, &mut sent).await;
 
-    // 5. Watch it until it runs, polling every second (sim: 20 s).
-    let progress = Progress::new(true);
+    // 6. Watch it until it runs, polling every second (sim: 20 s).
+    let progress = Progress::new(true, s.start);
     let polled = poll_until(
         &novita,
         &id,
@@ -234,7 +237,7 @@ async fn story(a: DemoArgs) -> Result<(), CliError> {
     let note = Notification::running(&id, &id, core_duration(elapsed), unix_now());
     send(&s, &sender, &hook_url, &note, &mut sent).await;
 
-    // 6. Health-check its HTTP ports over real HTTP, ≤ 3 tries with backoff.
+    // 7. Health-check its HTTP ports over real HTTP, ≤ 3 tries with backoff.
     let healthy = health_check(&s, &running).await;
     if healthy {
         let mut note = Notification::running(&id, &id, core_duration(created.elapsed()), unix_now());
@@ -242,18 +245,15 @@ async fn story(a: DemoArgs) -> Result<(), CliError> {
         send(&s, &sender, &hook_url, &note, &mut sent).await;
     }
 
-    // 7. A burst of list calls: the client's rate limiter makes the rest wait.
-    burst(&s, &novita).await;
-
     // 8. Ride out the simulator's outage window, if there is one ahead.
     if let Some(sim) = &sim {
         ride_out_outage(&s, &novita, sim, &plan).await;
     }
 
     // 9. Clean up, and wait for every webhook delivery to end.
-    match novita.delete_instance(&id).await {
+    match patiently(&s, "deleting the instance", true, || novita.delete_instance(&id)).await {
         Ok(_) => s.say(format!("deleted instance {id}")),
-        Err(e) => s.say(format!("delete failed: {e}")),
+        Err(e) => s.say(format!("{e}")),
     }
     let delivered = wait_reports(&s, &mut reports, sent).await;
     sender.shutdown().await;
@@ -273,7 +273,7 @@ async fn story(a: DemoArgs) -> Result<(), CliError> {
     println!("  requests sent        {}", c.requests);
     println!("  retries              {}", c.retries);
     if let Some(sim) = &sim {
-        println!("  faults injected      {:?}", sim.stats().faults);
+        println!("  faults injected      {}", faults_text(sim));
     }
     println!(
         "  breaker transitions  {}",
@@ -298,6 +298,58 @@ async fn story(a: DemoArgs) -> Result<(), CliError> {
         ));
     }
     Ok(())
+}
+
+/// The faults the simulator injected, e.g. `5xx 3, 429 1, outage 9`.
+fn faults_text(sim: &SimServerHandle) -> String {
+    let f = sim.stats().faults;
+    let parts: Vec<String> = [
+        ("5xx", f.server_error),
+        ("429", f.rate_limited),
+        ("reset", f.reset),
+        ("hang", f.hang),
+        ("truncated", f.truncated),
+        ("outage", f.outage),
+        ("slow", f.slow),
+    ]
+    .iter()
+    .filter(|(_, n)| *n > 0)
+    .map(|(k, n)| format!("{k} {n}"))
+    .collect();
+    if parts.is_empty() {
+        "none".to_owned()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// Runs `call` again while it fails without having sent anything (the
+/// breaker is open), waiting as long as the breaker says, and — when
+/// `idempotent` — after any transient failure too; at most 6 tries.
+async fn patiently<T, F, Fut>(s: &Story, what: &str, idempotent: bool, mut call: F) -> Result<T, CliError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, novitai_tokio::Error>>,
+{
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match call().await {
+            Ok(v) => return Ok(v),
+            Err(novitai_tokio::Error::BreakerOpen { retry_in, .. }) if tries < 6 => {
+                s.say(format!(
+                    "{what}: breaker open, nothing sent; trying again in {retry_in}"
+                ));
+                let ms = retry_in.as_millis().clamp(100, 5_000);
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+            }
+            Err(e) if idempotent && e.is_transient() && tries < 6 => {
+                s.say(format!("{what} failed ({e}); trying again in 1s"));
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => return Err(CliError::Api { doing: what.to_owned(), error: e }),
+        }
+    }
 }
 
 fn core_duration(d: Duration) -> novitai_tokio::core::Duration {

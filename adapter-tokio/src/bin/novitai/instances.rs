@@ -265,7 +265,7 @@ pub async fn watch(
 ) -> Result<Instance, CliError> {
     let interval = secs(wait.interval, novita.config().instance_poll_interval)?;
     let timeout = secs(wait.timeout, novita.config().startup_max_wait)?;
-    let progress = Progress::new(show);
+    let progress = Progress::new(show, WallClock::now());
     let result = poll_until(novita, id, until, interval, timeout, &progress).await;
     progress.finish();
     result
@@ -296,6 +296,7 @@ pub async fn poll_until(
     progress: &Progress,
 ) -> Result<Instance, CliError> {
     let start = WallClock::now();
+    let origin = progress.origin;
     let mut last = String::new();
     loop {
         let polled = novita.instance(id).await;
@@ -309,7 +310,7 @@ pub async fn poll_until(
                 if status != last {
                     progress.line(format!(
                         "{:>6.1}s  instance {id} is {status}",
-                        start.elapsed().as_secs_f64()
+                        origin.elapsed().as_secs_f64()
                     ));
                     last.clone_from(&status);
                 }
@@ -331,7 +332,7 @@ pub async fn poll_until(
             Err(e) if e.is_transient() => {
                 progress.line(format!(
                     "{:>6.1}s  poll failed, polling on: {e}",
-                    start.elapsed().as_secs_f64()
+                    origin.elapsed().as_secs_f64()
                 ));
                 progress.update(&last, start, &breaker);
             }
@@ -359,11 +360,14 @@ pub async fn poll_until(
 pub struct Progress {
     bar: Option<ProgressBar>,
     lines: bool,
+    /// Status lines are stamped with the time since this.
+    origin: WallClock,
 }
 
 impl Progress {
-    /// `show`: print status lines and the spinner.
-    pub fn new(show: bool) -> Progress {
+    /// `show`: print status lines (stamped with the time since `origin`)
+    /// and the spinner.
+    pub fn new(show: bool, origin: WallClock) -> Progress {
         let bar = show.then(|| {
             let bar = ProgressBar::new_spinner();
             if let Ok(style) = ProgressStyle::with_template("{spinner} {msg}") {
@@ -371,7 +375,11 @@ impl Progress {
             }
             bar
         });
-        Progress { bar, lines: show }
+        Progress {
+            bar,
+            lines: show,
+            origin,
+        }
     }
 
     /// Prints a line above the spinner.
