@@ -120,8 +120,16 @@ fn sign(dir: &std::path::Path, body: &str) -> Vec<String> {
     let (code, out) = run_in(
         dir,
         &[
-            "webhook", "sign", "--secret", SECRET, "--id", "msg_demo1", "--timestamp",
-            "1700000000", "--body-file", "body.json",
+            "webhook",
+            "sign",
+            "--secret",
+            SECRET,
+            "--id",
+            "msg_demo1",
+            "--timestamp",
+            "1700000000",
+            "--body-file",
+            "body.json",
         ],
         &[],
     );
@@ -159,7 +167,10 @@ fn a_tampered_body_or_a_stale_timestamp_is_refused_with_the_reason() {
     std::fs::write(dir.path().join("body.json"), r#"{"status":"failed"}"#).unwrap();
     let (code, out) = verify(dir.path(), &headers, "1700000010");
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("invalid: no webhook signature matches"), "{out}");
+    assert!(
+        out.contains("invalid: no webhook signature matches"),
+        "{out}"
+    );
 
     std::fs::write(dir.path().join("body.json"), r#"{"status":"running"}"#).unwrap();
     let (code, out) = verify(dir.path(), &headers, "1700009999");
@@ -179,10 +190,7 @@ fn a_bad_config_exits_2_and_lists_every_problem() {
     let (code, out) = run_in(
         dir.path(),
         &["clusters"],
-        &[
-            ("REQUEST_TIMEOUT", "5"),
-            ("MAX_RETRY_ATTEMPTS", "99"),
-        ],
+        &[("REQUEST_TIMEOUT", "5"), ("MAX_RETRY_ATTEMPTS", "99")],
     );
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("NOVITA_API_KEY"), "{out}");
@@ -278,7 +286,13 @@ fn a_wrong_key_is_an_api_error_and_an_unknown_instance_too() {
     assert_eq!(code, 3, "{out}");
     let (code, out) = run_in(
         dir.path(),
-        &["instances", "get", "0123456789abcdef", "--base-url", &sim.base_url],
+        &[
+            "instances",
+            "get",
+            "0123456789abcdef",
+            "--base-url",
+            &sim.base_url,
+        ],
         &[("NOVITA_API_KEY", SIM_KEY)],
     );
     assert_eq!(code, 3, "{out}");
@@ -292,9 +306,22 @@ fn instances_create_wait_then_delete_against_sim_serve() {
     let (code, out) = run_in(
         dir.path(),
         &[
-            "instances", "create", "--product", "4090", "--image", "pytorch:latest",
-            "--ports", "8888/http", "--wait", "--interval", "0.2", "--timeout", "30",
-            "--json", "--base-url", &sim.base_url,
+            "instances",
+            "create",
+            "--product",
+            "4090",
+            "--image",
+            "pytorch:latest",
+            "--ports",
+            "8888/http",
+            "--wait",
+            "--interval",
+            "0.2",
+            "--timeout",
+            "30",
+            "--json",
+            "--base-url",
+            &sim.base_url,
         ],
         &env,
     );
@@ -326,8 +353,19 @@ fn watch_times_out_with_exit_code_4() {
     let (code, out) = run_in(
         dir.path(),
         &[
-            "instances", "create", "--product", "4090", "--image", "pytorch:latest",
-            "--wait", "--interval", "0.2", "--timeout", "1", "--base-url", &sim.base_url,
+            "instances",
+            "create",
+            "--product",
+            "4090",
+            "--image",
+            "pytorch:latest",
+            "--wait",
+            "--interval",
+            "0.2",
+            "--timeout",
+            "1",
+            "--base-url",
+            &sim.base_url,
         ],
         &env,
     );
@@ -356,7 +394,14 @@ fn webhook_serve_verifies_a_signed_delivery() {
     std::fs::write(dir.path().join("body.json"), r#"{"status":"ready"}"#).unwrap();
     let (code, out) = run_in(
         dir.path(),
-        &["webhook", "sign", "--secret", SECRET, "--body-file", "body.json"],
+        &[
+            "webhook",
+            "sign",
+            "--secret",
+            SECRET,
+            "--body-file",
+            "body.json",
+        ],
         &[],
     );
     assert_eq!(code, 0, "{out}");

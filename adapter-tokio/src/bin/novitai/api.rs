@@ -115,7 +115,12 @@ pub async fn clusters(g: &Global) -> Result<(), CliError> {
             c.id.clone(),
             c.name.clone(),
             c.available_gpu_type.join(", "),
-            if c.support_network_storage { "yes" } else { "no" }.to_owned(),
+            if c.support_network_storage {
+                "yes"
+            } else {
+                "no"
+            }
+            .to_owned(),
         ]);
     }
     println!("{t}");

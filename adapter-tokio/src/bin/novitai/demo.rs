@@ -233,14 +233,18 @@ async fn story(a: DemoArgs) -> Result<(), CliError> {
         }
     };
     let elapsed = created.elapsed();
-    s.say(format!("instance {id} is running after {:.1}s", elapsed.as_secs_f64()));
+    s.say(format!(
+        "instance {id} is running after {:.1}s",
+        elapsed.as_secs_f64()
+    ));
     let note = Notification::running(&id, &id, core_duration(elapsed), unix_now());
     send(&s, &sender, &hook_url, &note, &mut sent).await;
 
     // 7. Health-check its HTTP ports over real HTTP, ≤ 3 tries with backoff.
     let healthy = health_check(&s, &running).await;
     if healthy {
-        let mut note = Notification::running(&id, &id, core_duration(created.elapsed()), unix_now());
+        let mut note =
+            Notification::running(&id, &id, core_duration(created.elapsed()), unix_now());
         note.status = NotificationStatus::Ready;
         send(&s, &sender, &hook_url, &note, &mut sent).await;
     }
@@ -251,7 +255,11 @@ async fn story(a: DemoArgs) -> Result<(), CliError> {
     }
 
     // 9. Clean up, and wait for every webhook delivery to end.
-    match patiently(&s, "deleting the instance", true, || novita.delete_instance(&id)).await {
+    match patiently(&s, "deleting the instance", true, || {
+        novita.delete_instance(&id)
+    })
+    .await
+    {
         Ok(_) => s.say(format!("deleted instance {id}")),
         Err(e) => s.say(format!("{e}")),
     }
@@ -288,7 +296,10 @@ async fn story(a: DemoArgs) -> Result<(), CliError> {
         "  webhooks verified    {} (sent {sent}, delivered {delivered})",
         hooks.verified()
     );
-    println!("  total time           {:.1}s", s.start.elapsed().as_secs_f64());
+    println!(
+        "  total time           {:.1}s",
+        s.start.elapsed().as_secs_f64()
+    );
     if let Some(sim) = sim {
         sim.shutdown().await;
     }
@@ -326,7 +337,12 @@ fn faults_text(sim: &SimServerHandle) -> String {
 /// Runs `call` again while it fails without having sent anything (the
 /// breaker is open), waiting as long as the breaker says, and — when
 /// `idempotent` — after any transient failure too; at most 6 tries.
-async fn patiently<T, F, Fut>(s: &Story, what: &str, idempotent: bool, mut call: F) -> Result<T, CliError>
+async fn patiently<T, F, Fut>(
+    s: &Story,
+    what: &str,
+    idempotent: bool,
+    mut call: F,
+) -> Result<T, CliError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, novitai_tokio::Error>>,
@@ -347,7 +363,12 @@ where
                 s.say(format!("{what} failed ({e}); trying again in 1s"));
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
-            Err(e) => return Err(CliError::Api { doing: what.to_owned(), error: e }),
+            Err(e) => {
+                return Err(CliError::Api {
+                    doing: what.to_owned(),
+                    error: e,
+                });
+            }
         }
     }
 }
@@ -515,7 +536,11 @@ async fn ride_out_outage(s: &Story, novita: &Novita, sim: &SimServerHandle, plan
 
 /// Waits (up to 10 s) for the sender's report on every message sent;
 /// returns how many were delivered.
-async fn wait_reports(s: &Story, reports: &mut UnboundedReceiver<DeliveryReport>, sent: u32) -> u32 {
+async fn wait_reports(
+    s: &Story,
+    reports: &mut UnboundedReceiver<DeliveryReport>,
+    sent: u32,
+) -> u32 {
     let mut delivered = 0;
     let mut seen = 0;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -526,7 +551,11 @@ async fn wait_reports(s: &Story, reports: &mut UnboundedReceiver<DeliveryReport>
                 if r.outcome == DeliveryOutcome::Delivered {
                     delivered += 1;
                 } else {
-                    s.say(format!("webhook {} not delivered: {:?}", r.id.as_str(), r.outcome));
+                    s.say(format!(
+                        "webhook {} not delivered: {:?}",
+                        r.id.as_str(),
+                        r.outcome
+                    ));
                 }
             }
             _ => break,

@@ -32,10 +32,7 @@ pub fn counts() -> Counts {
         requests: SENT.load(Ordering::Relaxed),
         retries: RETRIES.load(Ordering::Relaxed),
         rate_limit_waits: RATE_LIMITED.load(Ordering::Relaxed),
-        breaker_transitions: TRANSITIONS
-            .lock()
-            .map(|t| t.clone())
-            .unwrap_or_default(),
+        breaker_transitions: TRANSITIONS.lock().map(|t| t.clone()).unwrap_or_default(),
     }
 }
 

@@ -271,10 +271,7 @@ pub async fn watch(
     result
 }
 
-fn secs(
-    flag: Option<f64>,
-    default: novitai_tokio::core::Duration,
-) -> Result<Duration, CliError> {
+fn secs(flag: Option<f64>, default: novitai_tokio::core::Duration) -> Result<Duration, CliError> {
     match flag {
         None => Ok(Duration::from_millis(default.as_millis())),
         Some(s) if s.is_finite() && (0.05..=86_400.0).contains(&s) => {
@@ -454,11 +451,7 @@ fn print_instance(i: &Instance) {
     for p in &i.port_mappings {
         t.add_row([
             format!("port {}", opt(p.port)),
-            format!(
-                "{} {}",
-                opt(p.kind.as_deref()),
-                opt(p.endpoint.as_deref())
-            ),
+            format!("{} {}", opt(p.kind.as_deref()), opt(p.endpoint.as_deref())),
         ]);
     }
     println!("{t}");

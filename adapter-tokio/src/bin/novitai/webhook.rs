@@ -224,7 +224,9 @@ pub async fn serve(
                         let status = hook
                             .json::<serde_json::Value>()
                             .ok()
-                            .and_then(|v| v.get("status").and_then(|s| s.as_str().map(str::to_owned)))
+                            .and_then(|v| {
+                                v.get("status").and_then(|s| s.as_str().map(str::to_owned))
+                            })
                             .unwrap_or_else(|| "?".to_owned());
                         println!(
                             "verified webhook {} ({status}, {} bytes)",
@@ -236,7 +238,10 @@ pub async fn serve(
                 }
             }),
         )
-        .layer(axum::middleware::from_fn_with_state(receiver, verify_webhook));
+        .layer(axum::middleware::from_fn_with_state(
+            receiver,
+            verify_webhook,
+        ));
     let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
         .await
         .map_err(|e| {
@@ -252,8 +257,5 @@ pub async fn serve(
             eprintln!("webhook receiver stopped: {e}");
         }
     });
-    Ok((
-        format!("http://{addr}/hooks"),
-        ReceiverHandle { verified },
-    ))
+    Ok((format!("http://{addr}/hooks"), ReceiverHandle { verified }))
 }
