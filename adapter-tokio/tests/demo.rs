@@ -226,8 +226,11 @@ impl SimProcess {
             .spawn()
             .expect("sim serve starts");
         let stdout = child.stdout.take().unwrap();
+        let mut reader = BufReader::new(stdout);
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
+        reader.read_line(&mut line).unwrap();
+        // Keep draining its output so the server never writes to a closed pipe.
+        std::thread::spawn(move || for _ in reader.lines() {});
         let base_url = line
             .trim()
             .strip_prefix("Novita simulator listening at ")

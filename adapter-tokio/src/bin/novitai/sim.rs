@@ -1,5 +1,7 @@
 //! `novitai sim serve`: the Novita API simulator on 127.0.0.1 until Ctrl-C.
 
+use std::io::Write;
+
 use clap::Subcommand;
 use novitai_tokio::core::sim::FaultPlan;
 use novitai_tokio::sim_server::{SimServer, SimServerConfig};
@@ -64,16 +66,22 @@ pub async fn run(cmd: SimCmd) -> Result<(), CliError> {
     })
     .await
     .map_err(|e| CliError::Config(format!("  - {e}")))?;
-    println!("Novita simulator listening at {}", server.base_url());
-    println!("  export NOVITA_API_BASE_URL={}", server.base_url());
-    println!("  export NOVITA_API_KEY={api_key}");
-    println!("  seed {seed}, faults {faults}, time scale {time_scale}; Ctrl-C to stop");
+    // Written with errors ignored: a closed stdout must not stop the server.
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "Novita simulator listening at {}", server.base_url());
+    let _ = writeln!(out, "  export NOVITA_API_BASE_URL={}", server.base_url());
+    let _ = writeln!(out, "  export NOVITA_API_KEY={api_key}");
+    let _ = writeln!(
+        out,
+        "  seed {seed}, faults {faults}, time scale {time_scale}; Ctrl-C to stop"
+    );
     tokio::signal::ctrl_c()
         .await
         .map_err(|e| CliError::Other(format!("could not wait for Ctrl-C: {e}")))?;
     let stats = server.stats();
     server.shutdown().await;
-    println!(
+    let _ = writeln!(
+        out,
         "stopped after {} requests ({} served, faults {:?})",
         stats.requests, stats.served, stats.faults
     );
