@@ -200,6 +200,12 @@ fn a_bad_config_exits_2_and_lists_every_problem() {
 }
 
 #[test]
+fn a_bad_argument_is_exit_code_1_not_the_config_code() {
+    let (code, out) = run(&["instances", "frobnicate"]);
+    assert_eq!(code, 1, "{out}");
+}
+
+#[test]
 fn help_documents_the_exit_codes() {
     let (code, out) = run(&["--help"]);
     assert_eq!(code, 0, "{out}");

@@ -78,7 +78,19 @@ enum Command {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version go to stdout and exit 0; a bad argument
+            // is exit code 1 (2 is kept for configuration errors).
+            let _ = e.print();
+            std::process::exit(if e.use_stderr() {
+                exit::OTHER
+            } else {
+                exit::OK
+            });
+        }
+    };
     if let Command::Demo {
         seed,
         faults,
