@@ -189,18 +189,15 @@ async fn story(a: DemoArgs) -> Result<(), CliError> {
     burst(&s, &novita).await;
 
     // 5. Create an instance (a POST: retried only if surely not acted on).
+    let name = format!("novitai-demo-{}", short_id());
     let create = CreateInstanceRequest {
-        name: Some("novitai-demo".to_owned()),
+        name: Some(name.clone()),
         product_id: choice.product.id.clone(),
         image_url: "docker.io/library/pytorch:latest".to_owned(),
         ports: Some("8888/http,22/tcp".to_owned()),
         ..CreateInstanceRequest::default()
     };
-    // Not idempotent: tried again only when the breaker refused it unsent.
-    let id = patiently(&s, "creating the instance", false, || {
-        novita.create_instance(create.clone())
-    })
-    .await?;
+    let id = create_reconciled(&s, &novita, &create, &name).await?;
     let created = WallClock::now();
     s.say(format!("created instance {id}"));
     let now = unix_now();
@@ -332,6 +329,53 @@ fn faults_text(sim: &SimServerHandle) -> String {
     } else {
         parts.join(", ")
     }
+}
+
+/// Creates the instance. A create is not idempotent: when its answer is lost
+/// (a reset, an outage) the instance may or may not exist, so before trying
+/// again the demo looks for it by its unique name.
+async fn create_reconciled(
+    s: &Story,
+    novita: &Novita,
+    create: &CreateInstanceRequest,
+    name: &str,
+) -> Result<String, CliError> {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        // Tried again as is only when the breaker refused it unsent.
+        let err = match patiently(s, "creating the instance", false, || {
+            novita.create_instance(create.clone())
+        })
+        .await
+        {
+            Ok(id) => return Ok(id),
+            Err(CliError::Api { error, .. }) if error.is_transient() && tries < 3 => error,
+            Err(e) => return Err(e),
+        };
+        s.say(format!(
+            "create ended without an answer ({err}); looking for {name} before trying again"
+        ));
+        let found = patiently(s, "looking for the instance", true, || {
+            novita.list_all_instances(ListInstances {
+                name: Some(name.to_owned()),
+                ..ListInstances::default()
+            })
+        })
+        .await?;
+        if let Some(inst) = found.iter().find(|i| i.name.as_deref() == Some(name)) {
+            s.say(format!("it was created after all: {}", inst.id));
+            return Ok(inst.id.clone());
+        }
+        s.say("it was not created; creating again");
+    }
+}
+
+/// 8 random hex digits (a unique instance name per run).
+fn short_id() -> String {
+    let mut b = [0u8; 4];
+    let _ = getrandom::fill(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// Runs `call` again while it fails without having sent anything (the
