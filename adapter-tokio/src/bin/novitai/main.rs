@@ -132,7 +132,7 @@ async fn dispatch(g: Global, command: Command) -> Result<(), CliError> {
         Command::Templates(a) => api::templates(&g, a).await,
         Command::Instances(cmd) => instances::run(&g, cmd).await,
         Command::Status => api::status(&g).await,
-        Command::Webhook(cmd) => webhook::run(cmd).await,
+        Command::Webhook(cmd) => webhook::run(&g, cmd).await,
         Command::Sim(cmd) => sim::run(cmd).await,
         Command::Demo {
             seed, faults, live, ..

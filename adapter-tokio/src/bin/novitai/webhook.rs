@@ -12,7 +12,7 @@ use novitai_tokio::core::http::Headers;
 use novitai_tokio::core::webhook::{Signer, Verifier, WebhookKey};
 use novitai_tokio::webhook::receiver::{VerifiedWebhook, WebhookReceiver, verify_webhook};
 
-use crate::common::{print_json, unix_now};
+use crate::common::{Global, print_json, unix_now};
 use crate::exit::CliError;
 
 /// The webhook commands.
@@ -33,9 +33,6 @@ pub enum WebhookCmd {
         /// The body, exactly as sent; `-` reads stdin.
         #[arg(long, value_name = "PATH")]
         body_file: String,
-        /// Print JSON instead of header lines.
-        #[arg(long)]
-        json: bool,
     },
     /// Verify a webhook: says valid, or exactly why not (exit 1).
     Verify {
@@ -103,14 +100,13 @@ fn new_id() -> Result<String, CliError> {
     ))
 }
 
-pub async fn run(cmd: WebhookCmd) -> Result<(), CliError> {
+pub async fn run(g: &Global, cmd: WebhookCmd) -> Result<(), CliError> {
     match cmd {
         WebhookCmd::Sign {
             secret,
             id,
             timestamp,
             body_file,
-            json,
         } => {
             let signer = Signer::new(key(&secret)?);
             let body = read_body(&body_file)?;
@@ -122,7 +118,7 @@ pub async fn run(cmd: WebhookCmd) -> Result<(), CliError> {
             let headers = signer
                 .headers(&id, ts, &body)
                 .map_err(|e| CliError::Other(format!("could not sign: {e}")))?;
-            if json {
+            if g.json {
                 let map: serde_json::Map<String, serde_json::Value> = headers
                     .iter()
                     .map(|(k, v)| (k.to_owned(), serde_json::Value::from(v)))
