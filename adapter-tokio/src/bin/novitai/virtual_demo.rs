@@ -465,7 +465,7 @@ fn deliver(d: &mut Demo, signer: &Signer, verifier: &Verifier, note: Notificatio
 fn fail(d: &Demo, what: &str, e: &Error) -> i32 {
     eprintln!("error while {what}: {e}");
     let _ = d;
-    if e.label() == "timeout" { 5 } else { 3 }
+    if e.label() == "timeout" { 4 } else { 3 }
 }
 
 fn summary(d: &Demo, wall: WallClock, ok: bool) {
