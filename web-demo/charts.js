@@ -4,7 +4,7 @@
 // demo.js) and draws the last `windowSecs` of them, with outage seconds
 // shaded in the background.
 
-const PAD = { left: 34, right: 8, top: 8, bottom: 18 };
+const PAD = { left: 34, right: 22, top: 8, bottom: 18 };
 const OUTAGE_FILL = '#f6d2d2';
 const GRID = '#e6e9ee';
 const TEXT = '#6b7380';
