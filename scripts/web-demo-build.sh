@@ -43,12 +43,21 @@ step "wasm package with the in-page simulator (feature sim) -> web-demo/pkg"
 cargo build -p novitai-wasm --features sim --target "$target" --profile wasm-release --locked
 target_dir=${CARGO_TARGET_DIR:-target}
 out=web-demo/pkg
-rm -rf "$out"
-wasm-bindgen --target web --out-dir "$out" "$target_dir/$target/wasm-release/novitai_wasm.wasm"
-"$wasm_opt" -Os --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-  --enable-mutable-globals --enable-reference-types \
-  "$out/novitai_wasm_bg.wasm" -o "$out/novitai_wasm_bg.opt.wasm"
-mv "$out/novitai_wasm_bg.opt.wasm" "$out/novitai_wasm_bg.wasm"
+input="$target_dir/$target/wasm-release/novitai_wasm.wasm"
+# wasm-opt takes ~30 s: skip bindgen + opt when pkg/ was made from this very
+# input (scripts/wasm.sh rebuilds pkg/ without sim and drops the stamp).
+stamp="sim $(sha256sum "$input" | cut -d' ' -f1) wasm-bindgen $want"
+if [ "$(cat "$out/.built-from" 2>/dev/null)" = "$stamp" ] && [ -f "$out/novitai_wasm_bg.wasm" ]; then
+  echo "web-demo/pkg is up to date"
+else
+  rm -rf "$out"
+  wasm-bindgen --target web --out-dir "$out" "$input"
+  "$wasm_opt" -Os --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+    --enable-mutable-globals --enable-reference-types \
+    "$out/novitai_wasm_bg.wasm" -o "$out/novitai_wasm_bg.opt.wasm"
+  mv "$out/novitai_wasm_bg.opt.wasm" "$out/novitai_wasm_bg.wasm"
+  echo "$stamp" > "$out/.built-from"
+fi
 printf 'novitai_wasm_bg.wasm (with sim): %d KiB raw, %d KiB gzip -9\n' \
   "$(($(stat -c %s "$out/novitai_wasm_bg.wasm") / 1024))" \
   "$(($(gzip -9 -c "$out/novitai_wasm_bg.wasm" | wc -c) / 1024))"
