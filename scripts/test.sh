@@ -46,5 +46,7 @@ step "fuzz every target for 30 s (nightly cargo-fuzz; longer: bash scripts/fuzz.
 bash scripts/fuzz.sh 30
 step "wasm: adapter tests under Node, determinism native vs wasm, optimised package size"
 bash scripts/wasm.sh
+step "web demo: the page in headless Chromium (outage, webhooks, real network)"
+bash scripts/web-demo-test.sh
 
 step "all checks passed"

@@ -238,6 +238,19 @@ impl SimulatedNovita {
         js::to_js(&self.net.sim.stats())
     }
 
+    /// Replaces the simulator's fault plan from the next request on (same
+    /// compact form as the `faults` option; outage windows count from virtual
+    /// time 0). Throws code `config` for a bad plan, which changes nothing.
+    #[wasm_bindgen(js_name = setFaults)]
+    pub fn set_faults(&mut self, faults: &str) -> Result<(), JsValue> {
+        let plan = FaultPlan::parse(faults)
+            .map_err(|e| js::error("config", &format!("fault plan: {e}")))?;
+        self.net
+            .sim
+            .set_fault_plan(plan)
+            .map_err(|e| js::error("config", &format!("fault plan: {e}")))
+    }
+
     /// Holds the engine's breaker open until `resetBreaker()`.
     #[wasm_bindgen(js_name = forceBreakerOpen)]
     pub fn force_breaker_open(&mut self) {

@@ -315,4 +315,27 @@ mod sim {
         let bad = SimulatedNovita::new(obj(&[("faults", "5xx=2".into())]));
         assert_eq!(code(&bad.err().unwrap()), "config");
     }
+
+    #[wasm_bindgen_test]
+    fn set_faults_turns_a_knob_mid_run_and_refuses_a_bad_plan() {
+        let mut sim = SimulatedNovita::new(obj(&[("seed", 5.into())])).unwrap();
+        // An outage over the whole next minute of virtual time: every call fails.
+        sim.set_faults("outage=0s+60s").unwrap();
+        sim.submit("clusters", JsValue::UNDEFINED).unwrap();
+        let events = sim.run_for(30_000.0).unwrap();
+        let ok: Vec<JsValue> = events
+            .iter()
+            .filter(|e| get(e, "kind").as_string().as_deref() == Some("completed"))
+            .map(|e| get(&e, "ok"))
+            .collect();
+        assert_eq!(ok, vec![JsValue::FALSE]);
+        let e = sim.set_faults("429=7").unwrap_err();
+        assert_eq!(code(&e), "config");
+        // Back to no faults: the next call succeeds.
+        sim.set_faults("none").unwrap();
+        sim.run_for(60_000.0).unwrap();
+        sim.submit("clusters", JsValue::UNDEFINED).unwrap();
+        let events = sim.run_for(10_000.0).unwrap();
+        assert!(events.iter().any(|e| get(&e, "ok") == JsValue::TRUE));
+    }
 }

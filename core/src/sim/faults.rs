@@ -481,6 +481,13 @@ impl FaultState {
         &self.plan
     }
 
+    /// Puts `plan` in force from the next request on; the random streams go
+    /// on where they were, and a 5xx burst in progress ends.
+    pub(crate) fn set_plan(&mut self, plan: FaultPlan) {
+        self.plan = plan;
+        self.burst_left = 0;
+    }
+
     /// The latency of one answer and whether it was a slow one. Always draws
     /// two values.
     pub(crate) fn latency(&mut self) -> (Duration, bool) {

@@ -393,6 +393,20 @@ impl Simulator {
 
     // ---- inputs -------------------------------------------------------------
 
+    /// Replaces the fault plan from the next request on (a demo's knobs).
+    /// Outage windows stay measured from the simulator's start; the random
+    /// streams continue, so the same seed and the same calls still give the
+    /// same answers.
+    ///
+    /// # Errors
+    /// [`FaultPlanError`] naming the first knob out of range; the plan in
+    /// force is then unchanged.
+    pub fn set_fault_plan(&mut self, plan: FaultPlan) -> Result<(), FaultPlanError> {
+        plan.validate()?;
+        self.faults.set_plan(plan);
+        Ok(())
+    }
+
     /// Moves the clock to `now` (never backwards) and every instance along its
     /// lifecycle; removed instances disappear.
     pub fn advance(&mut self, now: Instant) {

@@ -938,6 +938,28 @@ fn the_outage_window_answers_only_errors_inside_it() {
 }
 
 #[test]
+fn a_new_fault_plan_takes_effect_on_the_next_request_and_a_bad_one_is_refused() {
+    let mut s = sim(4);
+    let r = request(Method::Get, "/v1/clusters", None);
+    assert_eq!(get(&mut s, "/v1/clusters", at(1)).0, 200);
+    // The knob turned at 10 s: an outage from 10 s to 20 s of simulator time.
+    s.set_fault_plan(FaultPlan::parse("outage=10s+10s").unwrap())
+        .unwrap();
+    for t in 10..20 {
+        match s.handle(&r, at(t)) {
+            SimReply::Respond { response, .. } => assert_eq!(response.status, 503),
+            SimReply::Reset { .. } => {}
+            other => panic!("unexpected {other:?} at {t} s"),
+        }
+    }
+    assert_eq!(get(&mut s, "/v1/clusters", at(20)).0, 200);
+    let mut bad = FaultPlan::none();
+    bad.rate_limit = 2.0;
+    assert!(s.set_fault_plan(bad).is_err());
+    assert_eq!(s.fault_plan(), &FaultPlan::parse("outage=10s+10s").unwrap());
+}
+
+#[test]
 fn faulted_requests_change_no_state() {
     for plan in ["reset=1", "hang=1", "truncate=1", "429=1", "5xx=0.999"] {
         let mut s =
