@@ -155,6 +155,17 @@ impl RedisGcra {
     /// (deny), `FallbackLocal` answers from a core [`Gcra`] in this process.
     /// Never waits longer than the command timeout.
     pub async fn check(&self, key: &str, n: u64) -> Result<Result<(), Denied>, FleetError> {
+        self.check_timed(key, n).await.map(|(d, _)| d)
+    }
+
+    /// Like [`RedisGcra::check`], also returning the Redis time of the
+    /// decision in microseconds since the epoch (`None` when it was made
+    /// without Redis: `n = 0`, or the local fallback). For audits and tests.
+    pub async fn check_timed(
+        &self,
+        key: &str,
+        n: u64,
+    ) -> Result<(Result<(), Denied>, Option<u64>), FleetError> {
         let inner = &*self.inner;
         if n > inner.config.burst {
             return Err(FleetError::InsufficientCapacity {
@@ -163,24 +174,25 @@ impl RedisGcra {
             });
         }
         if n == 0 {
-            return Ok(Ok(()));
+            return Ok((Ok(()), None));
         }
         match self.eval(key, n, None).await {
             Ok((allowed, now, at)) => {
                 inner.health.ok("limiter");
-                Ok(if allowed {
+                let d = if allowed {
                     Ok(())
                 } else {
                     Err(Denied {
                         wait: Duration::from_millis(at.saturating_sub(now).div_ceil(1000)),
                     })
-                })
+                };
+                Ok((d, Some(now)))
             }
             Err(e) => {
                 inner.health.failed("limiter", inner.opts.fail_mode, &e);
                 match inner.opts.fail_mode {
                     FailMode::Closed => Err(e),
-                    FailMode::FallbackLocal => Ok(self.check_local(key, n)),
+                    FailMode::FallbackLocal => Ok((self.check_local(key, n), None)),
                 }
             }
         }
