@@ -32,8 +32,17 @@ if ! .venv/bin/python -c 'import standardwebhooks' >/dev/null 2>&1; then
   .venv/bin/pip install -q 'standardwebhooks==1.1.*'
 fi
 
-step "cargo test (every crate, every feature)"
+step "redis-server for the fleet tests (scripts/redis.sh: installs if missing, random port)"
+eval "$(bash scripts/redis.sh start)"
+trap 'bash scripts/redis.sh stop' EXIT
+
+step "cargo test (every crate, every feature; the fleet tests use REDIS_URL)"
 cargo test --workspace --all-features --locked
+
+step "fleet: the redis feature against the real redis-server"
+cargo test -p novitai-tokio --features redis --test fleet --locked
+bash scripts/redis.sh stop
+trap - EXIT
 
 step "webhook interop with the Python reference (standardwebhooks)"
 cargo test -p novitai-tests --test webhook_interop --locked -- --ignored
