@@ -266,10 +266,9 @@ fn a_silent_redis_times_out_and_falls_back_to_the_local_limiter() {
                 .await
                 .expect("the check hung")
                 .unwrap();
-            if r.is_ok() {
-                admitted += 1;
-            } else {
-                assert!(r.unwrap_err().wait > Duration::from_secs(10));
+            match r {
+                Ok(()) => admitted += 1,
+                Err(d) => assert!(d.wait > Duration::from_secs(10), "{d:?}"),
             }
         }
         // The local core GCRA: burst 3 in one minute, then denials.
@@ -404,7 +403,13 @@ fn a_worker_killed_mid_delivery_loses_nothing() {
                 NotificationStatus::Running,
                 novitai_tokio::core::UnixTime::from_secs(1_700_000_000),
             );
-            ids.insert(a.send(&url, &n, schedule.clone()).await.unwrap().as_str().to_owned());
+            ids.insert(
+                a.send(&url, &n, schedule.clone())
+                    .await
+                    .unwrap()
+                    .as_str()
+                    .to_owned(),
+            );
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(oa.len().unwrap(), 10);

@@ -91,12 +91,12 @@ impl SharedTrip {
                 .cache
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some((checked, until)) = cache.get(resource) {
-                if now.saturating_duration_since(*checked) < self.poll_every {
-                    return until
-                        .and_then(|u| u.checked_duration_since(now))
-                        .filter(|d| !d.is_zero());
-                }
+            if let Some((checked, until)) = cache.get(resource)
+                && now.saturating_duration_since(*checked) < self.poll_every
+            {
+                return until
+                    .and_then(|u| u.checked_duration_since(now))
+                    .filter(|d| !d.is_zero());
             }
         }
         let mut con = self.conn.manager();
