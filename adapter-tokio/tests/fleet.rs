@@ -491,3 +491,36 @@ fn bench_limiter_decisions() {
         }
     });
 }
+
+// ---------------------------------------------------------------- breaker
+
+#[test]
+fn a_published_trip_is_seen_by_another_worker_and_never_shortened() {
+    use novitai_tokio::fleet::SharedTrip;
+    let rt = runtime();
+    rt.block_on(async {
+        let o = opts("trip");
+        let a = SharedTrip::new(&redis_url(), &o, Duration::ZERO).unwrap();
+        let b = SharedTrip::new(&redis_url(), &o, Duration::ZERO).unwrap();
+        assert_eq!(b.remaining("novita").await, None);
+        assert!(a.publish("novita", Duration::from_secs(60)).await.unwrap());
+        let left = b.remaining("novita").await.expect("b sees the trip");
+        assert!(
+            left > Duration::from_secs(50) && left <= Duration::from_secs(60),
+            "{left:?}"
+        );
+        // A shorter trip does not cut the longer one short.
+        assert!(!b.publish("novita", Duration::from_secs(1)).await.unwrap());
+        assert!(a.remaining("novita").await.unwrap() > Duration::from_secs(50));
+        assert_eq!(a.remaining("other").await, None);
+        // Redis down: no published trip, the local breaker alone decides.
+        let down = SharedTrip::new(
+            &format!("redis://127.0.0.1:{}/", closed_port()),
+            &o,
+            Duration::ZERO,
+        )
+        .unwrap();
+        let r = tokio::time::timeout(Duration::from_secs(10), down.remaining("novita")).await;
+        assert_eq!(r.expect("hung"), None);
+    });
+}
