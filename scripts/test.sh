@@ -24,7 +24,7 @@ if [ ! -x .venv/bin/python ]; then
   # Debian ships the venv module separately; install it only if missing.
   python3 -m venv .venv || {
     rm -rf .venv
-    apt-get install -y -q python3-venv >/dev/null
+    apt-get update -q >/dev/null && apt-get install -y -q python3-venv >/dev/null
     python3 -m venv .venv
   }
 fi
@@ -32,8 +32,15 @@ if ! .venv/bin/python -c 'import standardwebhooks' >/dev/null 2>&1; then
   .venv/bin/pip install -q 'standardwebhooks==1.1.*'
 fi
 
-step "cargo test (every crate, every feature)"
+step "redis-server for the fleet tests (scripts/redis.sh: installs if missing, random port)"
+eval "$(bash scripts/redis.sh start)"
+trap 'bash scripts/redis.sh stop' EXIT
+
+step "cargo test (every crate, every feature; the fleet tests use REDIS_URL)"
 cargo test --workspace --all-features --locked
+
+bash scripts/redis.sh stop
+trap - EXIT
 
 step "webhook interop with the Python reference (standardwebhooks)"
 cargo test -p novitai-tests --test webhook_interop --locked -- --ignored
@@ -44,8 +51,10 @@ cargo build -p novitai-core --target wasm32-unknown-unknown --features sim --loc
 
 step "fuzz every target for 30 s (nightly cargo-fuzz; longer: bash scripts/fuzz.sh 600)"
 bash scripts/fuzz.sh 30
+
 step "wasm: adapter tests under Node, determinism native vs wasm, optimised package size"
 bash scripts/wasm.sh
+
 step "web demo: the page in headless Chromium (outage, webhooks, real network)"
 bash scripts/web-demo-test.sh
 

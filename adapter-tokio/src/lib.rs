@@ -18,6 +18,9 @@
 //!   machine, an fsynced outbox, a DNS resolver that applies the URL guard) and
 //!   a verifying receiver (plain function, or axum middleware with the `axum`
 //!   feature).
+//! - With the `redis` feature, [`fleet`](crate::fleet): a fleet-wide GCRA
+//!   limiter (one Lua script), a published breaker trip and a leased webhook
+//!   outbox shared by workers through one Redis.
 //! - With the `sim` feature, `sim_server` serves the core's deterministic
 //!   Novita API simulator over HTTP on 127.0.0.1, its fault plan carried out on
 //!   the wire (resets, hangs, cut-short bodies), for demos and end-to-end tests.
@@ -47,3 +50,6 @@ pub use novitai_core::error::Error;
 
 #[cfg(feature = "sim")]
 pub mod sim_server;
+
+#[cfg(feature = "redis")]
+pub mod fleet;

@@ -336,6 +336,16 @@ impl WebhookSender {
         Ok(id)
     }
 
+    /// Takes over a record already stored in this sender's outbox by
+    /// another sender (for example one claimed from a dead worker's lease by
+    /// the fleet outbox): it is delivered with its own id and schedule state.
+    pub fn adopt(&self, record: PendingDelivery) -> Result<(), SenderError> {
+        Delivery::from_record(record.clone(), &self.policy).map_err(SenderError::Refused)?;
+        self.commands
+            .send(Command::Deliver(record))
+            .map_err(|_| SenderError::Stopped)
+    }
+
     /// Stops the background task and waits for it. Attempts in flight are
     /// abandoned; every unfinished message stays in the outbox and is sent
     /// (again, with the same id) by the next sender on it. The task has

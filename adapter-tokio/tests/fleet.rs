@@ -1,0 +1,526 @@
+//! The fleet module against a real redis-server (started by
+//! `scripts/redis.sh`, which exports `REDIS_URL`). Without `REDIS_URL` the
+//! tests that need Redis fail with a message saying how to run them.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use novitai_tokio::core::Duration as CoreDuration;
+use novitai_tokio::core::limiter::{GcraConfig, gcra_step};
+use novitai_tokio::core::webhook::{
+    Jitter, Notification, NotificationStatus, Schedule, Signer, UrlPolicy, WebhookKey,
+};
+use novitai_tokio::fleet::{
+    FailMode, FleetError, FleetOptions, RedisGcra, RedisOutbox, spawn_reclaimer,
+};
+use novitai_tokio::webhook::{DeliveryOutcome, Outbox, SenderConfig, WebhookSender};
+use proptest::prelude::*;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+fn redis_url() -> String {
+    std::env::var("REDIS_URL").expect(
+        "REDIS_URL is not set: run `eval \"$(bash scripts/redis.sh start)\"` first (scripts/test.sh does)",
+    )
+}
+
+/// A key prefix of its own per test (tests share one Redis).
+fn prefix(name: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "test:{}:{}:{}",
+        std::process::id(),
+        name,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn opts(name: &str) -> FleetOptions {
+    FleetOptions {
+        prefix: prefix(name),
+        ..FleetOptions::default()
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+// ---------------------------------------------------------------- limiter
+
+#[derive(Debug, Clone)]
+struct Trace {
+    cells: u64,
+    period_ms: u64,
+    burst: u64,
+    start: u64,
+    steps: Vec<(u64, u64)>, // (time advance in µs, n)
+}
+
+fn trace() -> impl Strategy<Value = Trace> {
+    (1u64..200, 1u64..120_000, 1u64..20, 0u64..(1u64 << 51)).prop_flat_map(
+        |(cells, period_ms, burst, start)| {
+            let period_ms = period_ms.max(cells.div_ceil(1000));
+            proptest::collection::vec(
+                (0u64..3 * period_ms * 1000 / cells.max(1) + 1, 1u64..=burst),
+                1..40,
+            )
+            .prop_map(move |steps| Trace {
+                cells,
+                period_ms,
+                burst,
+                start,
+                steps,
+            })
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    /// Every decision of the Lua script equals core's `gcra_step` on the same
+    /// trace (both run, state carried separately).
+    #[test]
+    fn the_lua_script_and_gcra_step_agree_on_random_traces(tr in trace()) {
+        let rt = runtime();
+        let url = redis_url();
+        rt.block_on(async {
+            let cfg = GcraConfig { cells: tr.cells, period: CoreDuration::from_millis(tr.period_ms), burst: tr.burst };
+            let g = novitai_tokio::core::limiter::Gcra::new(cfg).unwrap();
+            let (t, tau) = (g.emission_interval_ticks(), g.delay_tolerance_ticks());
+            let lim = RedisGcra::new(&url, cfg, opts("prop")).unwrap();
+            let mut tat = 0u64;
+            let mut now = tr.start;
+            for (dt, n) in &tr.steps {
+                now += dt;
+                let want = gcra_step(tat, now, t, tau, *n);
+                let got = lim.step_at("k", *n, now).await.unwrap();
+                prop_assert_eq!(got, want, "now={} n={} tat={} T={} tau={}", now, n, tat, t, tau);
+                if let Ok(v) = want { tat = v; }
+            }
+            Ok(())
+        })?;
+    }
+}
+
+#[test]
+fn the_script_works_at_the_edge_of_exact_doubles() {
+    let rt = runtime();
+    rt.block_on(async {
+        let cfg = GcraConfig::per_second(3).with_burst(2);
+        let lim = RedisGcra::new(&redis_url(), cfg, opts("edge")).unwrap();
+        // 2^53 − 2^51: sums up to τ ahead stay below 2^53 and exact.
+        let now = (1u64 << 53) - (1u64 << 51) + 12_345;
+        let (t, tau) = (333_334, 666_668);
+        let mut tat = 0;
+        for k in 0..5u64 {
+            let at = now + k * 100_001;
+            let want = gcra_step(tat, at, t, tau, 1);
+            assert_eq!(lim.step_at("k", 1, at).await.unwrap(), want);
+            if let Ok(v) = want {
+                tat = v;
+            }
+        }
+    });
+}
+
+#[test]
+fn a_configuration_beyond_exact_doubles_is_refused() {
+    let rt = runtime();
+    rt.block_on(async {
+        let cfg = GcraConfig::per_period(1, CoreDuration::from_secs(40 * 365 * 86_400));
+        let err = RedisGcra::new(&redis_url(), cfg, opts("cfg")).unwrap_err();
+        assert!(matches!(err, FleetError::Config(_)), "{err}");
+        assert!(err.to_string().contains("35 years"), "{err}");
+        let lim = RedisGcra::new(&redis_url(), GcraConfig::per_second(5), opts("cfg")).unwrap();
+        assert!(matches!(
+            lim.check("k", 6).await,
+            Err(FleetError::InsufficientCapacity {
+                requested: 6,
+                capacity: 5
+            })
+        ));
+        assert_eq!(lim.check("k", 0).await.unwrap(), Ok(()));
+    });
+}
+
+/// Four workers, each with its own Redis client, hammer one key. From the
+/// Redis times of the admissions: in every span [t_i, t_j] at most
+/// `burst + (t_j − t_i) / T` cells were admitted (GCRA's exact bound), and
+/// so never more than `cells + burst` in any one-period window.
+#[test]
+fn several_workers_never_exceed_the_quota_in_any_window() {
+    let rt = runtime();
+    rt.block_on(async {
+        let cfg = GcraConfig::per_second(50).with_burst(10); // T = 20 ms
+        let o = opts("hammer");
+        let admitted = Arc::new(Mutex::new(Vec::<u64>::new()));
+        let denied = Arc::new(AtomicU64::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..4 {
+            let lim = RedisGcra::new(&redis_url(), cfg, o.clone()).unwrap();
+            let admitted = Arc::clone(&admitted);
+            let denied = Arc::clone(&denied);
+            tasks.push(tokio::spawn(async move {
+                let end = std::time::Instant::now() + Duration::from_millis(1500);
+                while std::time::Instant::now() < end {
+                    match lim.check_timed("shared", 1).await.unwrap() {
+                        (Ok(()), Some(at)) => admitted.lock().unwrap().push(at),
+                        (Ok(()), None) => panic!("an admission without a Redis time"),
+                        (Err(d), _) => {
+                            denied.fetch_add(1, Ordering::Relaxed);
+                            assert!(d.wait <= Duration::from_millis(20));
+                        }
+                    }
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let mut times = admitted.lock().unwrap().clone();
+        times.sort_unstable();
+        assert!(times.len() > 10, "only {} admitted", times.len());
+        assert!(
+            denied.load(Ordering::Relaxed) > 0,
+            "the workers never hit the limit"
+        );
+        let t = 20_000u64;
+        for i in 0..times.len() {
+            for j in i..times.len() {
+                let count = (j - i + 1) as u64;
+                let bound = 10 + (times[j] - times[i]) / t;
+                assert!(
+                    count <= bound,
+                    "{count} admitted in {} µs (bound {bound})",
+                    times[j] - times[i]
+                );
+            }
+            let in_window = times[i..]
+                .iter()
+                .take_while(|&&x| x < times[i] + 1_000_000)
+                .count();
+            assert!(in_window <= 60, "{in_window} admitted in one second");
+        }
+    });
+}
+
+// ---------------------------------------------------------------- fail mode
+
+/// A port on which nothing listens.
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[test]
+fn redis_down_fails_closed_without_hanging() {
+    let rt = runtime();
+    rt.block_on(async {
+        let url = format!("redis://127.0.0.1:{}/", closed_port());
+        let o = FleetOptions {
+            fail_mode: FailMode::Closed,
+            ..opts("down")
+        };
+        let lim = RedisGcra::new(&url, GcraConfig::per_second(5), o).unwrap();
+        for _ in 0..3 {
+            let r = tokio::time::timeout(Duration::from_secs(10), lim.check("k", 1)).await;
+            let r = r.expect("the check hung");
+            assert!(matches!(r, Err(FleetError::Unavailable(_))), "{r:?}");
+        }
+    });
+}
+
+#[test]
+fn a_silent_redis_times_out_and_falls_back_to_the_local_limiter() {
+    let rt = runtime();
+    rt.block_on(async {
+        // Accepts connections and never answers: the command timeout must fire.
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let held = Arc::new(Mutex::new(Vec::new()));
+        let h2 = Arc::clone(&held);
+        tokio::spawn(async move {
+            while let Ok((s, _)) = l.accept().await {
+                h2.lock().unwrap().push(s);
+            }
+        });
+        let url = format!("redis://127.0.0.1:{port}/");
+        let o = FleetOptions {
+            fail_mode: FailMode::FallbackLocal,
+            command_timeout: Duration::from_millis(200),
+            ..opts("silent")
+        };
+        let lim = RedisGcra::new(&url, GcraConfig::per_minute(3), o).unwrap();
+        let mut admitted = 0;
+        for _ in 0..5 {
+            let r = tokio::time::timeout(Duration::from_secs(10), lim.check("k", 1))
+                .await
+                .expect("the check hung")
+                .unwrap();
+            match r {
+                Ok(()) => admitted += 1,
+                Err(d) => assert!(d.wait > Duration::from_secs(10), "{d:?}"),
+            }
+        }
+        // The local core GCRA: burst 3 in one minute, then denials.
+        assert_eq!(admitted, 3);
+    });
+}
+
+#[test]
+fn the_outbox_fails_fast_when_redis_is_down() {
+    let url = format!("redis://127.0.0.1:{}/", closed_port());
+    let o = RedisOutbox::new(&url, &prefix("odown"), "w1")
+        .unwrap()
+        .with_timeout(Duration::from_millis(200));
+    let started = std::time::Instant::now();
+    assert!(o.load_pending().is_err());
+    // Within the backoff the next call does not even try to connect.
+    let e = o.load_pending().unwrap_err();
+    assert!(e.to_string().contains("next reconnect attempt"), "{e}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+// ---------------------------------------------------------------- outbox
+
+fn rec(id: &str) -> novitai_tokio::core::webhook::PendingDelivery {
+    novitai_tokio::core::webhook::PendingDelivery::new(
+        id,
+        br#"{"a":1}"#.to_vec(),
+        "http://127.0.0.1:1/x",
+        Schedule::node_default(),
+        novitai_tokio::core::UnixTime::from_secs(1_700_000_000),
+    )
+}
+
+#[test]
+fn leases_give_a_dead_workers_records_to_another_and_only_then() {
+    let p = prefix("lease");
+    let a = RedisOutbox::new(&redis_url(), &p, "a")
+        .unwrap()
+        .with_lease(Duration::from_millis(300));
+    let b = RedisOutbox::new(&redis_url(), &p, "b")
+        .unwrap()
+        .with_lease(Duration::from_millis(300));
+    a.put(&rec("msg_1")).unwrap();
+    a.put(&rec("msg_2")).unwrap();
+    // Dedupe by webhook-id: a second put of the same id keeps the first.
+    let mut other = rec("msg_1");
+    other.attempt = 7;
+    b.put(&other).unwrap();
+    assert!(b.claim_orphans().unwrap().is_empty(), "a's leases are live");
+    assert_eq!(a.renew_leases().unwrap(), 2);
+    std::thread::sleep(Duration::from_millis(400)); // a is "dead": no renewal
+    let mut got: Vec<_> = b.claim_orphans().unwrap();
+    got.sort_by(|x, y| x.message_id.cmp(&y.message_id));
+    assert_eq!(got, vec![rec("msg_1"), rec("msg_2")]);
+    assert!(a.claim_orphans().unwrap().is_empty(), "b holds them now");
+    b.remove("msg_1").unwrap();
+    b.remove("msg_2").unwrap();
+    assert!(b.is_empty().unwrap());
+}
+
+const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+
+fn sender_config(outbox: Arc<RedisOutbox>) -> SenderConfig {
+    let mut cfg = SenderConfig::new(Signer::new(WebhookKey::from_whsec(SECRET).unwrap()), outbox);
+    cfg.url_policy = UrlPolicy {
+        allow_private: true,
+        require_https: false,
+    };
+    cfg
+}
+
+#[derive(Clone)]
+struct Rx {
+    accept: Arc<AtomicBool>,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+async fn receive(State(rx): State<Rx>, headers: HeaderMap) -> StatusCode {
+    let id = headers
+        .get("webhook-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    if rx.accept.load(Ordering::SeqCst) {
+        rx.seen.lock().unwrap().push(id);
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    }
+}
+
+/// Worker A queues ten notifications; the receiver answers 503 until A is
+/// killed (its sender stopped mid-schedule, its lease renewals aborted).
+/// Worker B, started on the same Redis, adopts them once A's leases expire
+/// and delivers every one, each with the webhook-id A gave it.
+#[test]
+fn a_worker_killed_mid_delivery_loses_nothing() {
+    let rt = runtime();
+    rt.block_on(async {
+        let rx = Rx {
+            accept: Arc::new(AtomicBool::new(false)),
+            seen: Arc::new(Mutex::new(Vec::new())),
+        };
+        let app = Router::new()
+            .route("/hook", post(receive))
+            .with_state(rx.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+        let p = prefix("kill");
+        let lease = Duration::from_millis(800);
+        let schedule = Schedule::new(
+            vec![CoreDuration::from_secs(1); 30],
+            Jitter::None,
+            CoreDuration::ZERO,
+        )
+        .unwrap();
+        let oa = Arc::new(
+            RedisOutbox::new(&redis_url(), &p, "worker-a")
+                .unwrap()
+                .with_lease(lease),
+        );
+        let (a, _a_reports) = WebhookSender::new(sender_config(Arc::clone(&oa)))
+            .await
+            .unwrap();
+        let a_renew = spawn_reclaimer(Arc::clone(&oa), a.clone(), Duration::from_millis(200));
+        let mut ids = HashSet::new();
+        for i in 0..10 {
+            let n = Notification::new(
+                format!("inst_{i}"),
+                NotificationStatus::Running,
+                novitai_tokio::core::UnixTime::from_secs(1_700_000_000),
+            );
+            ids.insert(
+                a.send(&url, &n, schedule.clone())
+                    .await
+                    .unwrap()
+                    .as_str()
+                    .to_owned(),
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(oa.len().unwrap(), 10);
+        // Kill A: stop renewing its leases, abandon its attempts.
+        a_renew.abort();
+        a.shutdown().await;
+        drop(a);
+        rx.accept.store(true, Ordering::SeqCst);
+
+        let ob = Arc::new(
+            RedisOutbox::new(&redis_url(), &p, "worker-b")
+                .unwrap()
+                .with_lease(lease),
+        );
+        let (b, mut b_reports) = WebhookSender::new(sender_config(Arc::clone(&ob)))
+            .await
+            .unwrap();
+        let b_reclaim = spawn_reclaimer(Arc::clone(&ob), b.clone(), Duration::from_millis(200));
+        let mut delivered = HashSet::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while delivered.len() < ids.len() {
+            let r = tokio::time::timeout_at(deadline, b_reports.recv())
+                .await
+                .expect("B did not finish in 60 s")
+                .unwrap();
+            assert_eq!(r.outcome, DeliveryOutcome::Delivered, "{r:?}");
+            delivered.insert(r.id.as_str().to_owned());
+        }
+        b_reclaim.abort();
+        assert_eq!(delivered, ids);
+        let seen: HashSet<String> = rx.seen.lock().unwrap().iter().cloned().collect();
+        assert_eq!(seen, ids, "the receiver saw each webhook-id A assigned");
+        assert!(ob.is_empty().unwrap(), "nothing left in the outbox");
+        b.shutdown().await;
+    });
+}
+
+// ---------------------------------------------------------------- bench
+
+/// Decisions per second through Redis from 1, 4 and 16 concurrent clients,
+/// with latency percentiles. `cargo test ... --test fleet -- --ignored bench --nocapture`.
+#[test]
+#[ignore = "benchmark: prints figures"]
+fn bench_limiter_decisions() {
+    let rt = runtime();
+    rt.block_on(async {
+        for clients in [1usize, 4, 16] {
+            let cfg = GcraConfig::per_second(1_000_000);
+            let o = opts("bench");
+            let per = 20_000 / clients;
+            let start = std::time::Instant::now();
+            let mut tasks = Vec::new();
+            for c in 0..clients {
+                let lim = RedisGcra::new(&redis_url(), cfg, o.clone()).unwrap();
+                tasks.push(tokio::spawn(async move {
+                    let mut lat = Vec::with_capacity(per);
+                    for _ in 0..per {
+                        let t0 = std::time::Instant::now();
+                        let _ = lim.check(&format!("k{}", c % 4), 1).await.unwrap();
+                        lat.push(t0.elapsed().as_micros() as u64);
+                    }
+                    lat
+                }));
+            }
+            let mut lat = Vec::new();
+            for t in tasks {
+                lat.extend(t.await.unwrap());
+            }
+            let secs = start.elapsed().as_secs_f64();
+            lat.sort_unstable();
+            let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p) as usize];
+            println!(
+                "fleet limiter: {clients:>2} clients: {:>8.0} decisions/s, p50 {} µs, p99 {} µs ({} decisions)",
+                lat.len() as f64 / secs,
+                pct(0.50),
+                pct(0.99),
+                lat.len()
+            );
+        }
+    });
+}
+
+// ---------------------------------------------------------------- breaker
+
+#[test]
+fn a_published_trip_is_seen_by_another_worker_and_never_shortened() {
+    use novitai_tokio::fleet::SharedTrip;
+    let rt = runtime();
+    rt.block_on(async {
+        let o = opts("trip");
+        let a = SharedTrip::new(&redis_url(), &o, Duration::ZERO).unwrap();
+        let b = SharedTrip::new(&redis_url(), &o, Duration::ZERO).unwrap();
+        assert_eq!(b.remaining("novita").await, None);
+        assert!(a.publish("novita", Duration::from_secs(60)).await.unwrap());
+        let left = b.remaining("novita").await.expect("b sees the trip");
+        assert!(
+            left > Duration::from_secs(50) && left <= Duration::from_secs(60),
+            "{left:?}"
+        );
+        // A shorter trip does not cut the longer one short.
+        assert!(!b.publish("novita", Duration::from_secs(1)).await.unwrap());
+        assert!(a.remaining("novita").await.unwrap() > Duration::from_secs(50));
+        assert_eq!(a.remaining("other").await, None);
+        // Redis down: no published trip, the local breaker alone decides.
+        let down = SharedTrip::new(
+            &format!("redis://127.0.0.1:{}/", closed_port()),
+            &o,
+            Duration::ZERO,
+        )
+        .unwrap();
+        let r = tokio::time::timeout(Duration::from_secs(10), down.remaining("novita")).await;
+        assert_eq!(r.expect("hung"), None);
+    });
+}
