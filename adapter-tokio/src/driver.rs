@@ -513,7 +513,7 @@ struct Fetch {
 
 impl Fetch {
     async fn run(self, t: Transmit) {
-        let result = self.fetch(t.request, t.timeout).await;
+        let result = self.fetch(&t.request, t.timeout).await;
         let now = core_instant(self.start, tokio::time::Instant::now());
         let input = match result {
             Ok(response) => Input::Response {
@@ -532,7 +532,7 @@ impl Fetch {
 
     async fn fetch(
         &self,
-        request: HttpRequest,
+        request: &HttpRequest,
         timeout: Duration,
     ) -> Result<HttpResponse, TransportErrorKind> {
         let url = request.url(&self.base_url);
@@ -543,8 +543,8 @@ impl Fetch {
         for (name, value) in request.headers.iter() {
             builder = builder.header(name, value);
         }
-        if let Some(body) = request.body {
-            builder = builder.body(body);
+        if let Some(body) = &request.body {
+            builder = builder.body(body.clone());
         }
         let mut response = builder.send().await.map_err(|e| transport_kind(&e))?;
         let status = response.status().as_u16();

@@ -177,7 +177,7 @@ impl Serialize for InstanceStatus {
 impl<'de> Deserialize<'de> for InstanceStatus {
     /// Never fails: a non-string status becomes `Other("")`.
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<InstanceStatus, D::Error> {
-        let v = Value::deserialize(d)?;
+        let v = lenient::scalar(d)?;
         Ok(lenient::to_string(&v)
             .map_or_else(InstanceStatus::default, |s| InstanceStatus::from_wire(&s)))
     }

@@ -95,47 +95,122 @@ pub fn to_bool(v: &Value) -> Option<bool> {
     }
 }
 
+/// [`to_string`] on an owned value: a string is moved out, not copied.
+fn into_string(v: Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s),
+        other => to_string(&other),
+    }
+}
+
+/// Reads one value as a scalar `Value` without building compound values:
+/// arrays and objects are skipped (checked, not kept) and read as `null`,
+/// which every scalar helper turns into `None` exactly as it would the array
+/// or object itself.
+pub(crate) fn scalar<'de, D: Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
+    d.deserialize_any(ScalarVisitor)
+}
+
+struct ScalarVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ScalarVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+
+    fn visit_i64<E>(self, n: i64) -> Result<Value, E> {
+        Ok(Value::Number(n.into()))
+    }
+
+    fn visit_u64<E>(self, n: u64) -> Result<Value, E> {
+        Ok(Value::Number(n.into()))
+    }
+
+    fn visit_f64<E>(self, f: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::String(String::from(s)))
+    }
+
+    fn visit_string<E>(self, s: String) -> Result<Value, E> {
+        Ok(Value::String(s))
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        scalar(d)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(Value::Null)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        while map
+            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(Value::Null)
+    }
+}
+
 /// Deserialises any value as `Option<u64>` via [`to_u64`].
 pub fn opt_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    Value::deserialize(d).map(|v| to_u64(&v))
+    scalar(d).map(|v| to_u64(&v))
 }
 
 /// Deserialises any value as `Option<f64>` via [`to_f64`].
 pub fn opt_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
-    Value::deserialize(d).map(|v| to_f64(&v))
+    scalar(d).map(|v| to_f64(&v))
 }
 
 /// Deserialises any value as `Option<String>` via [`to_string`]; an empty
 /// string stays `Some("")`.
 pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Value::deserialize(d).map(|v| to_string(&v))
+    scalar(d).map(into_string)
 }
 
 /// Deserialises any value as a `String`; anything that is not a string or a
 /// number becomes the empty string.
 pub fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    Value::deserialize(d).map(|v| to_string(&v).unwrap_or_default())
+    scalar(d).map(|v| into_string(v).unwrap_or_default())
 }
 
 /// Deserialises any value as a `bool`; anything unreadable is `false`.
 pub fn bool_or_false<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    Value::deserialize(d).map(|v| to_bool(&v).unwrap_or(false))
+    scalar(d).map(|v| to_bool(&v).unwrap_or(false))
 }
 
 /// Deserialises any value as `Option<bool>` via [`to_bool`].
 pub fn opt_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
-    Value::deserialize(d).map(|v| to_bool(&v))
+    scalar(d).map(|v| to_bool(&v))
 }
 
 /// Deserialises a string (or number) as a [`Secret`]; other types give `None`.
 pub fn opt_secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Secret>, D::Error> {
-    Value::deserialize(d).map(|v| to_string(&v).map(Secret::from))
+    scalar(d).map(|v| into_string(v).map(Secret::from))
 }
 
 /// Deserialises a string (or number) as a [`Secret`]; other types give the
 /// empty secret.
 pub fn secret<'de, D: Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
-    Value::deserialize(d).map(|v| Secret::from(to_string(&v).unwrap_or_default()))
+    scalar(d).map(|v| Secret::from(into_string(v).unwrap_or_default()))
 }
 
 /// Deserialises a nested record: a JSON object that fits `T`; anything else

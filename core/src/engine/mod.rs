@@ -201,10 +201,72 @@ enum Phase {
         permit: Permit,
         timeout_at: Instant,
     },
+    /// Its attempt just ended; within the same call the flight is either
+    /// finished or scheduled again ([`Phase::Waiting`]).
+    Settling,
 }
 
+/// The due times of active flights, kept ordered so that the timer and the
+/// due-work checks read the earliest entry instead of scanning every flight.
+/// A flight is active (admitted, unfinished) exactly when it is in one of
+/// the two sets.
+#[derive(Default)]
+struct Schedule {
+    /// `(timeout_at, flight)` of every attempt out.
+    timeouts: BTreeSet<(Instant, FlightId)>,
+    /// `(at, flight)` of every flight waiting for its next attempt.
+    waiting: BTreeSet<(Instant, FlightId)>,
+}
+
+impl Schedule {
+    /// Flights admitted and not finished.
+    fn active(&self) -> usize {
+        self.timeouts.len().saturating_add(self.waiting.len())
+    }
+
+    /// Replaces a flight's phase, keeping the index in step; returns the old one.
+    fn set_phase(&mut self, fid: FlightId, flight: &mut Flight, phase: Phase) -> Phase {
+        self.enter(fid, &phase);
+        let old = core::mem::replace(&mut flight.phase, phase);
+        self.leave(fid, &old);
+        old
+    }
+
+    fn enter(&mut self, fid: FlightId, phase: &Phase) {
+        match *phase {
+            Phase::Queued(_) | Phase::Settling => {}
+            Phase::Waiting { at } => {
+                self.waiting.insert((at, fid));
+            }
+            Phase::InFlight { timeout_at, .. } => {
+                self.timeouts.insert((timeout_at, fid));
+            }
+        }
+    }
+
+    fn leave(&mut self, fid: FlightId, phase: &Phase) {
+        match *phase {
+            Phase::Queued(_) | Phase::Settling => {}
+            Phase::Waiting { at } => {
+                self.waiting.remove(&(at, fid));
+            }
+            Phase::InFlight { timeout_at, .. } => {
+                self.timeouts.remove(&(timeout_at, fid));
+            }
+        }
+    }
+}
+
+/// Spare waiter lists kept for reuse, so a steady stream of requests does
+/// not allocate one per flight.
+const SPARE_WAITER_LISTS: usize = 64;
+/// A waiter list longer than this is not kept for reuse.
+const SPARE_WAITER_CAPACITY: usize = 16;
+
 struct Flight {
-    request: HttpRequest,
+    /// Shared with every [`Transmit`] of the flight (copied only when a
+    /// new leader changes its correlation header).
+    request: Arc<HttpRequest>,
     /// Coalescing / cache key (`Some` for coalescible GETs).
     key: Option<Arc<str>>,
     cacheable: bool,
@@ -255,8 +317,10 @@ pub struct Engine {
     queue: Queue<FlightId>,
     cache: ResponseCache,
     flights: BTreeMap<FlightId, Flight>,
-    /// Flights admitted and not finished (in flight or waiting).
-    active: BTreeSet<FlightId>,
+    /// Due times of the flights admitted and not finished (in flight or waiting).
+    schedule: Schedule,
+    /// Emptied waiter lists, reused by new flights.
+    spare_waiters: Vec<Vec<Waiter>>,
     attempts: BTreeMap<AttemptId, FlightId>,
     /// Where each live request is.
     requests: BTreeMap<RequestId, FlightId>,
@@ -282,7 +346,7 @@ impl fmt::Debug for Engine {
         f.debug_struct("Engine")
             .field("now", &self.now)
             .field("queued", &self.queue.len())
-            .field("active", &self.active.len())
+            .field("active", &self.schedule.active())
             .field("requests", &self.requests.len())
             .finish_non_exhaustive()
     }
@@ -319,7 +383,8 @@ impl Engine {
             budget,
             queue,
             flights: BTreeMap::new(),
-            active: BTreeSet::new(),
+            schedule: Schedule::default(),
+            spare_waiters: Vec::new(),
             attempts: BTreeMap::new(),
             requests: BTreeMap::new(),
             by_key: BTreeMap::new(),
@@ -357,7 +422,7 @@ impl Engine {
         EngineStatus {
             queued: self.queue.len(),
             in_flight: self.attempts.len(),
-            active: self.active.len(),
+            active: self.schedule.active(),
             max_in_flight: self.config.max_in_flight,
             oldest_queued_wait: self.queue.oldest_wait(now),
             breaker: self.breaker.state(now),
@@ -479,14 +544,16 @@ impl Engine {
                 if coalesce && let Some(k) = &key {
                     self.by_key.insert(Arc::clone(k), fid);
                 }
+                let mut waiters = self.spare_waiters.pop().unwrap_or_default();
+                waiters.push(waiter);
                 self.flights.insert(
                     fid,
                     Flight {
-                        request,
+                        request: Arc::new(request),
                         key,
                         cacheable,
                         idempotent,
-                        waiters: alloc::vec![waiter],
+                        waiters,
                         retry: RetryState::new(),
                         attempts: 0,
                         phase: Phase::Queued(qid),
@@ -581,7 +648,7 @@ impl Engine {
             shift -= 4;
             *b = HEX[((v >> shift) & 0xf) as usize];
         }
-        CorrelationId::new(core::str::from_utf8(&buf).unwrap_or("nv-"))
+        CorrelationId::from_ascii(buf)
     }
 
     /// When the limiter (and a server's 429) lets the next request go.
@@ -616,19 +683,28 @@ impl Engine {
     }
 
     fn expire_attempts(&mut self, now: Instant) {
-        let due: Vec<(AttemptId, FlightId)> = self
-            .active
+        // Nothing due (the common case): no list is built.
+        if self
+            .schedule
+            .timeouts
+            .first()
+            .is_none_or(|&(at, _)| at > now)
+        {
+            return;
+        }
+        // Handled in flight order, as before the index existed.
+        let mut due: Vec<(FlightId, AttemptId)> = self
+            .schedule
+            .timeouts
             .iter()
-            .filter_map(|fid| match self.flights.get(fid).map(|f| &f.phase) {
-                Some(Phase::InFlight {
-                    attempt,
-                    timeout_at,
-                    ..
-                }) if *timeout_at <= now => Some((*attempt, *fid)),
+            .take_while(|&&(at, _)| at <= now)
+            .filter_map(|&(_, fid)| match self.flights.get(&fid).map(|f| &f.phase) {
+                Some(Phase::InFlight { attempt, .. }) => Some((fid, *attempt)),
                 _ => None,
             })
             .collect();
-        for (attempt, fid) in due {
+        due.sort_unstable();
+        for (fid, attempt) in due {
             if let Some(f) = self.flights.get(&fid)
                 && let Some(w) = f.leader()
             {
@@ -661,21 +737,24 @@ impl Engine {
     /// Flights whose wait (backoff, limiter, busy probes) is over try their
     /// next attempt, oldest first.
     fn run_due_flights(&mut self, now: Instant) {
-        let mut due: Vec<(Instant, FlightId)> = self
-            .active
-            .iter()
-            .filter_map(|fid| match self.flights.get(fid).map(|f| &f.phase) {
-                Some(Phase::Waiting { at }) if *at <= now => Some((*at, *fid)),
-                _ => None,
-            })
-            .collect();
-        due.sort_unstable();
-        for (_, fid) in due {
+        // Every branch below takes the entry out of `waiting` or moves it
+        // past `now` (a gate's wait is always later than `now`), so the loop
+        // ends; the order is (due time, flight) as before.
+        while let Some(&(at, fid)) = self.schedule.waiting.first() {
+            if at > now {
+                break;
+            }
+            if !self.flights.contains_key(&fid) {
+                self.schedule.waiting.remove(&(at, fid));
+                continue;
+            }
             match self.gate(now) {
                 Gate::Go(permit) => self.transmit(fid, permit, now),
-                Gate::Wait(at) => {
+                Gate::Wait(next) => {
                     if let Some(f) = self.flights.get_mut(&fid) {
-                        f.phase = Phase::Waiting { at };
+                        // Never later than `now` + 1 ms at the least.
+                        let next = next.max(now + Duration::from_millis(1));
+                        self.schedule.set_phase(fid, f, Phase::Waiting { at: next });
                     }
                 }
                 Gate::Open(until) => {
@@ -687,14 +766,13 @@ impl Engine {
 
     /// Moves queued flights into flight while the cap, limiter and breaker allow.
     fn admit(&mut self, now: Instant) {
-        while self.active.len() < self.config.max_in_flight {
+        while self.schedule.active() < self.config.max_in_flight {
             let Some((_, _, &fid)) = self.queue.peek(now) else {
                 return;
             };
             match self.gate(now) {
                 Gate::Go(permit) => {
                     let _ = self.queue.pop(now);
-                    self.active.insert(fid);
                     self.transmit(fid, permit, now);
                 }
                 Gate::Wait(_) => return,
@@ -748,11 +826,15 @@ impl Engine {
         f.attempts += 1;
         let probe = permit.is_probe();
         let timeout_at = now + self.config.attempt_timeout;
-        f.phase = Phase::InFlight {
-            attempt,
-            permit,
-            timeout_at,
-        };
+        self.schedule.set_phase(
+            fid,
+            f,
+            Phase::InFlight {
+                attempt,
+                permit,
+                timeout_at,
+            },
+        );
         self.attempts.insert(attempt, fid);
         let (id, correlation_id) = match f.leader() {
             Some(w) => (w.id, w.correlation_id.clone()),
@@ -770,7 +852,7 @@ impl Engine {
             request_id: id,
             correlation_id,
             number: f.attempts,
-            request: f.request.clone(),
+            request: Arc::clone(&f.request),
             timeout: self.config.attempt_timeout,
         }));
     }
@@ -803,8 +885,10 @@ impl Engine {
         let Some(flight) = self.flights.get_mut(&fid) else {
             return;
         };
-        let Phase::InFlight { permit, .. } =
-            core::mem::replace(&mut flight.phase, Phase::Waiting { at: now })
+        if !matches!(flight.phase, Phase::InFlight { .. }) {
+            return;
+        }
+        let Phase::InFlight { permit, .. } = self.schedule.set_phase(fid, flight, Phase::Settling)
         else {
             return;
         };
@@ -920,7 +1004,7 @@ impl Engine {
                 reason,
                 ..
             } => {
-                flight.phase = Phase::Waiting { at };
+                self.schedule.set_phase(fid, flight, Phase::Waiting { at });
                 self.outputs.push_back(Output::Event(Event::RetryScheduled {
                     id: leader_id,
                     correlation_id: leader_cid,
@@ -964,8 +1048,7 @@ impl Engine {
         if pos == 0
             && let Some(next) = flight.waiters.first()
         {
-            flight
-                .request
+            Arc::make_mut(&mut flight.request)
                 .headers
                 .set(CORRELATION_HEADER, next.correlation_id.as_str());
         }
@@ -985,12 +1068,12 @@ impl Engine {
         let Some(mut flight) = self.flights.remove(&fid) else {
             return;
         };
-        let waiters = core::mem::take(&mut flight.waiters);
+        let mut waiters = core::mem::take(&mut flight.waiters);
         let attempts = flight.attempts;
         self.forget_flight(fid, flight);
         let last = waiters.len().saturating_sub(1);
         let mut outcome = outcome;
-        for (i, w) in waiters.into_iter().enumerate() {
+        for (i, w) in waiters.drain(..).enumerate() {
             self.requests.remove(&w.id);
             if let Some(d) = w.deadline {
                 self.deadlines.remove(&(d, w.id));
@@ -1003,6 +1086,18 @@ impl Engine {
             };
             self.complete_waiter(w, o, attempts, false);
         }
+        self.recycle_waiters(waiters);
+    }
+
+    /// Keeps an emptied waiter list for the next flight.
+    fn recycle_waiters(&mut self, mut waiters: Vec<Waiter>) {
+        waiters.clear();
+        if waiters.capacity() > 0
+            && waiters.capacity() <= SPARE_WAITER_CAPACITY
+            && self.spare_waiters.len() < SPARE_WAITER_LISTS
+        {
+            self.spare_waiters.push(waiters);
+        }
     }
 
     /// Abandons a flight nobody waits for any more.
@@ -1014,7 +1109,9 @@ impl Engine {
 
     /// Removes every trace of a flight: queue entry, active slot, attempt,
     /// coalescing key; an outstanding permit is released without counting.
-    fn forget_flight(&mut self, fid: FlightId, flight: Flight) {
+    fn forget_flight(&mut self, fid: FlightId, mut flight: Flight) {
+        self.schedule.leave(fid, &flight.phase);
+        self.recycle_waiters(core::mem::take(&mut flight.waiters));
         match flight.phase {
             Phase::Queued(qid) => {
                 self.queue.remove(qid);
@@ -1025,9 +1122,8 @@ impl Engine {
                 self.attempts.remove(&attempt);
                 self.breaker.on_ignored(permit);
             }
-            Phase::Waiting { .. } => {}
+            Phase::Waiting { .. } | Phase::Settling => {}
         }
-        self.active.remove(&fid);
         if let Some(k) = flight.key.as_deref()
             && self.by_key.get(k) == Some(&fid)
         {
@@ -1061,12 +1157,11 @@ impl Engine {
         let mut consider = |t: Instant| {
             next = Some(next.map_or(t, |n: Instant| n.min(t)));
         };
-        for fid in &self.active {
-            match self.flights.get(fid).map(|f| &f.phase) {
-                Some(Phase::InFlight { timeout_at, .. }) => consider(*timeout_at),
-                Some(Phase::Waiting { at }) => consider(*at),
-                _ => {}
-            }
+        if let Some(&(t, _)) = self.schedule.timeouts.first() {
+            consider(t);
+        }
+        if let Some(&(t, _)) = self.schedule.waiting.first() {
+            consider(t);
         }
         if let Some(&(d, _)) = self.deadlines.first() {
             consider(d);
@@ -1074,7 +1169,7 @@ impl Engine {
         if let Some(t) = self.breaker.poll_timeout() {
             consider(t);
         }
-        if !self.queue.is_empty() && self.active.len() < self.config.max_in_flight {
+        if !self.queue.is_empty() && self.schedule.active() < self.config.max_in_flight {
             let free = self.next_free(self.now);
             if free > self.now {
                 consider(free);

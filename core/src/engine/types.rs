@@ -50,33 +50,102 @@ impl fmt::Display for AttemptId {
 }
 
 /// The id sent as `X-Correlation-ID` and carried by every event of a
-/// request, so logs on both sides can be joined. Cheap to clone.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct CorrelationId(Arc<str>);
+/// request, so logs on both sides can be joined. Cheap to clone: ids up to
+/// 23 bytes (the generated `nv-` ids among them) are stored inline, longer
+/// ones are shared.
+#[derive(Clone)]
+pub struct CorrelationId(Repr);
+
+/// Longest id stored inline.
+const INLINE: usize = 23;
+
+#[derive(Clone)]
+enum Repr {
+    /// `len` bytes of valid UTF-8 at the start of `bytes`.
+    Inline {
+        len: u8,
+        bytes: [u8; INLINE],
+    },
+    Shared(Arc<str>),
+}
 
 impl CorrelationId {
     /// Wraps a caller-supplied id.
     #[must_use]
     pub fn new(id: &str) -> CorrelationId {
-        CorrelationId(Arc::from(id))
+        match u8::try_from(id.len()) {
+            Ok(len) if id.len() <= INLINE => {
+                let mut bytes = [0u8; INLINE];
+                if let Some(dst) = bytes.get_mut(..id.len()) {
+                    dst.copy_from_slice(id.as_bytes());
+                }
+                CorrelationId(Repr::Inline { len, bytes })
+            }
+            _ => CorrelationId(Repr::Shared(Arc::from(id))),
+        }
+    }
+
+    /// An inline id from bytes the engine generated (ASCII by construction:
+    /// anything else becomes `nv-`, without a UTF-8 check otherwise).
+    pub(crate) fn from_ascii<const N: usize>(buf: [u8; N]) -> CorrelationId {
+        let mut bytes = [0u8; INLINE];
+        match (bytes.get_mut(..N), u8::try_from(N)) {
+            (Some(dst), Ok(len)) if buf.is_ascii() => {
+                dst.copy_from_slice(&buf);
+                CorrelationId(Repr::Inline { len, bytes })
+            }
+            _ => CorrelationId::new("nv-"),
+        }
     }
 
     /// The id as text.
     #[must_use]
     pub fn as_str(&self) -> &str {
-        &self.0
+        match &self.0 {
+            Repr::Inline { len, bytes } => bytes
+                .get(..usize::from(*len))
+                .and_then(|b| core::str::from_utf8(b).ok())
+                .unwrap_or(""),
+            Repr::Shared(s) => s,
+        }
+    }
+}
+
+impl PartialEq for CorrelationId {
+    fn eq(&self, other: &CorrelationId) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for CorrelationId {}
+
+impl PartialOrd for CorrelationId {
+    fn partial_cmp(&self, other: &CorrelationId) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for CorrelationId {
+    fn cmp(&self, other: &CorrelationId) -> core::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl core::hash::Hash for CorrelationId {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
     }
 }
 
 impl fmt::Debug for CorrelationId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&*self.0, f)
+        fmt::Debug::fmt(self.as_str(), f)
     }
 }
 
 impl fmt::Display for CorrelationId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
@@ -221,8 +290,9 @@ pub struct Transmit {
     pub correlation_id: CorrelationId,
     /// 1 for the first try, 2 for the first retry, ...
     pub number: u32,
-    /// The request to send.
-    pub request: HttpRequest,
+    /// The request to send. Shared with the engine, which keeps it for
+    /// retries: handing it out costs no copy.
+    pub request: Arc<HttpRequest>,
     /// The engine times the attempt out after this long by itself; an
     /// adapter may also use it as its client timeout.
     pub timeout: Duration,
