@@ -3,36 +3,17 @@
 
 use novitai_core::Instant;
 use novitai_core::http::{HttpRequest, Method};
-use novitai_core::sim::{FaultPlan, SimConfig, SimReply, Simulator};
+use novitai_core::sim::{FaultPlan, ROUTES, SimConfig, SimReply, Simulator};
 use proptest::prelude::*;
 
 const KEY: &str = "sk_prop";
 
-const PATHS: &[&str] = &[
-    "/v1/clusters",
-    "/v1/products",
-    "/v1/templates",
-    "/v1/template",
-    "/v1/template/create",
-    "/v1/template/delete",
-    "/v1/repository/auths",
-    "/v1/repository/auth/save",
-    "/v1/repository/auth/delete",
-    "/v1/networkstorages/list",
-    "/v1/networkstorage/create",
-    "/v1/networkstorage/update",
-    "/v1/networkstorage/delete",
-    "/v1/gpu/instance/create",
-    "/v1/gpu/instances",
-    "/v1/gpu/instance",
-    "/v1/gpu/instance/start",
-    "/v1/gpu/instance/stop",
-    "/v1/gpu/instance/restart",
-    "/v1/gpu/instance/delete",
-    "/v1/gpu/instance/migrate",
-    "/v1/gpu/instance/edit",
-    "https://api.novita.ai/gpu-instance/openapi/v1/gpu/instances",
-];
+/// Every served route, plus the same route as an absolute URL.
+fn paths() -> Vec<&'static str> {
+    let mut p = ROUTES.to_vec();
+    p.push("https://api.novita.ai/gpu-instance/openapi/v1/gpu/instances");
+    p
+}
 
 const KEYS: &[&str] = &[
     "pageSize",
@@ -132,7 +113,7 @@ fn body() -> impl Strategy<Value = Option<Vec<u8>>> {
 
 fn target() -> impl Strategy<Value = String> {
     let path = prop_oneof![
-        4 => prop::sample::select(PATHS).prop_map(str::to_string),
+        4 => prop::sample::select(paths()).prop_map(str::to_string),
         1 => ".{0,30}",
     ];
     let query = prop::collection::vec(

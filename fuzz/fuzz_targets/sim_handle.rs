@@ -9,35 +9,11 @@
 use arbitrary::{Arbitrary, Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use novitai_core::http::{HttpRequest, Method};
-use novitai_core::sim::{FaultPlan, SimConfig, SimReply, Simulator};
+use novitai_core::sim::{FaultPlan, ROUTES, SimConfig, SimReply, Simulator};
 use novitai_core::{Duration, Instant};
 use novitai_fuzz::{json, object};
 use serde_json::Value;
 
-const ROUTES: &[&str] = &[
-    "/v1/clusters",
-    "/v1/products",
-    "/v1/templates",
-    "/v1/template",
-    "/v1/template/create",
-    "/v1/template/delete",
-    "/v1/repository/auths",
-    "/v1/repository/auth/save",
-    "/v1/repository/auth/delete",
-    "/v1/networkstorages/list",
-    "/v1/networkstorage/create",
-    "/v1/networkstorage/update",
-    "/v1/networkstorage/delete",
-    "/v1/gpu/instance/create",
-    "/v1/gpu/instances",
-    "/v1/gpu/instance",
-    "/v1/gpu/instance/start",
-    "/v1/gpu/instance/stop",
-    "/v1/gpu/instance/restart",
-    "/v1/gpu/instance/delete",
-    "/v1/gpu/instance/migrate",
-    "/v1/gpu/instance/edit",
-];
 
 const QUERY_KEYS: &[&str] = &[
     "instanceId",
@@ -107,7 +83,7 @@ fn id(u: &mut Unstructured<'_>, ids: &Ids) -> Result<String> {
 
 fn request(u: &mut Unstructured<'_>, ids: &Ids) -> Result<HttpRequest> {
     let route = if u.ratio(15, 16)? {
-        (*u.choose(ROUTES)?).to_owned()
+        (*u.choose(&ROUTES)?).to_owned()
     } else {
         u.arbitrary::<String>()?
     };

@@ -52,6 +52,7 @@ use serde::{Deserialize, Serialize};
 pub use faults::{DurationRange, FaultPlan, FaultPlanError, Outage};
 pub use instances::{Status, Timings};
 pub use net::{NetEvent, RunEnd, VirtualNet};
+pub use routes::ROUTES;
 
 use crate::http::{HttpRequest, HttpResponse};
 use crate::rng::Rng;

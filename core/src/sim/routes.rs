@@ -64,7 +64,9 @@ pub(crate) fn route(m: &mut Model, req: &HttpRequest, now: Instant) -> HttpRespo
     result.unwrap_or_else(|e| e)
 }
 
-const ROUTES: [&str; 22] = [
+/// Every path the simulator serves (relative to the base URL), for tests
+/// and fuzzers that need to reach real routes.
+pub const ROUTES: [&str; 22] = [
     "/v1/clusters",
     "/v1/products",
     "/v1/templates",
