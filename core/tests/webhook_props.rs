@@ -191,3 +191,74 @@ proptest! {
         prop_assert_eq!(d.record().message_id.as_str(), "msg_prop");
     }
 }
+
+/// One step against the replay guard: (op, id index, seconds forward, ttl).
+#[derive(Debug, Clone)]
+enum ReplayOp {
+    Reserve(u8, u64, u64),
+    Commit(u8),
+    Release(u8),
+}
+
+fn replay_op() -> impl Strategy<Value = ReplayOp> {
+    prop_oneof![
+        3 => (0u8..6, 0u64..40, 0u64..60).prop_map(|(i, dt, ttl)| ReplayOp::Reserve(i, dt, ttl)),
+        1 => (0u8..6).prop_map(ReplayOp::Commit),
+        1 => (0u8..6).prop_map(ReplayOp::Release),
+    ]
+}
+
+proptest! {
+    /// The guard agrees with a plain model: an id handled within its window
+    /// is refused as a replay, one in progress as in progress, a released or
+    /// expired one is accepted again, and it never remembers more than its
+    /// capacity.
+    #[test]
+    fn replay_guard_matches_a_reference_model(
+        capacity in 1usize..5,
+        ops in proptest::collection::vec(replay_op(), 1..200),
+    ) {
+        use novitai_core::webhook::{ReplayError, ReplayGuard};
+        use std::collections::HashMap;
+        let mut guard = ReplayGuard::new(capacity);
+        // id -> (done, expiry secs)
+        let mut model: HashMap<u8, (bool, u64)> = HashMap::new();
+        let mut now = 1_000u64;
+        for op in ops {
+            match op {
+                ReplayOp::Reserve(i, dt, ttl) => {
+                    now += dt;
+                    model.retain(|_, (_, exp)| *exp >= now);
+                    let want = match model.get(&i) {
+                        Some((true, _)) => Err(ReplayError::Replayed),
+                        Some((false, _)) => Err(ReplayError::InProgress),
+                        None if model.len() >= capacity => Err(ReplayError::Full { capacity }),
+                        None => Ok(()),
+                    };
+                    let got = guard.reserve(
+                        &format!("msg_{i}"),
+                        UnixTime::from_secs(now + ttl),
+                        UnixTime::from_secs(now),
+                    );
+                    prop_assert_eq!(got, want);
+                    if got.is_ok() {
+                        model.insert(i, (false, now + ttl));
+                    }
+                }
+                ReplayOp::Commit(i) => {
+                    guard.commit(&format!("msg_{i}"));
+                    if let Some(e) = model.get_mut(&i) {
+                        e.0 = true;
+                    }
+                }
+                ReplayOp::Release(i) => {
+                    guard.release(&format!("msg_{i}"));
+                    if matches!(model.get(&i), Some((false, _))) {
+                        model.remove(&i);
+                    }
+                }
+            }
+            prop_assert!(guard.len() <= capacity);
+        }
+    }
+}

@@ -19,8 +19,9 @@
 
 use novitai_core::UnixTime;
 use novitai_core::webhook::legacy::LegacyError;
-use novitai_core::webhook::{LegacyVerifier, Verified, Verifier, VerifyError};
-use std::collections::{BTreeSet, HashMap};
+use novitai_core::webhook::{
+    LegacyVerifier, ReplayError, ReplayGuard, Verified, Verifier, VerifyError,
+};
 use std::fmt;
 use std::sync::Mutex;
 
@@ -304,7 +305,13 @@ impl WebhookReceiver {
             }
         };
         if let Some(id) = &id {
-            self.guard().reserve(id, expires, now.as_secs())?;
+            self.guard()
+                .reserve(id, UnixTime::from_secs(expires), now)
+                .map_err(|e| match e {
+                    ReplayError::Replayed => Rejection::Replayed,
+                    ReplayError::InProgress => Rejection::InProgress,
+                    ReplayError::Full { .. } => Rejection::ReplayGuardFull,
+                })?;
         }
         Ok(Admission { id, timestamp })
     }
@@ -327,70 +334,6 @@ impl WebhookReceiver {
         self.guard
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Seen {
-    InProgress,
-    Done,
-}
-
-/// Ids seen recently, each until its expiry (unix seconds), at most
-/// `capacity` at once.
-#[derive(Debug)]
-struct ReplayGuard {
-    capacity: usize,
-    seen: HashMap<String, (Seen, u64)>,
-    by_expiry: BTreeSet<(u64, String)>,
-}
-
-impl ReplayGuard {
-    fn new(capacity: usize) -> ReplayGuard {
-        ReplayGuard {
-            capacity,
-            seen: HashMap::new(),
-            by_expiry: BTreeSet::new(),
-        }
-    }
-
-    fn expire(&mut self, now: u64) {
-        while let Some((at, _)) = self.by_expiry.first() {
-            if *at >= now {
-                break;
-            }
-            if let Some((_, id)) = self.by_expiry.pop_first() {
-                self.seen.remove(&id);
-            }
-        }
-    }
-
-    fn reserve(&mut self, id: &str, expires: u64, now: u64) -> Result<(), Rejection> {
-        self.expire(now);
-        match self.seen.get(id) {
-            Some((Seen::Done, _)) => return Err(Rejection::Replayed),
-            Some((Seen::InProgress, _)) => return Err(Rejection::InProgress),
-            None => {}
-        }
-        if self.seen.len() >= self.capacity {
-            return Err(Rejection::ReplayGuardFull);
-        }
-        self.seen.insert(id.to_owned(), (Seen::InProgress, expires));
-        self.by_expiry.insert((expires, id.to_owned()));
-        Ok(())
-    }
-
-    fn commit(&mut self, id: &str) {
-        if let Some(entry) = self.seen.get_mut(id) {
-            entry.0 = Seen::Done;
-        }
-    }
-
-    fn release(&mut self, id: &str) {
-        if let Some((Seen::InProgress, expires)) = self.seen.get(id).copied() {
-            self.seen.remove(id);
-            self.by_expiry.remove(&(expires, id.to_owned()));
-        }
     }
 }
 
@@ -620,7 +563,7 @@ mod tests {
         let later = UnixTime::from_secs(T.as_secs() + 301);
         let a = r.admit(&signed("msg_3", later, b"x"), b"x", later).unwrap();
         r.complete(a, true);
-        assert_eq!(r.guard().seen.len(), 1);
+        assert_eq!(r.guard().len(), 1);
     }
 
     #[test]

@@ -14,12 +14,15 @@
 //! - [`payload`]: the Node client's notification bodies as typed structs.
 //! - [`delivery`]: the per-message delivery machine and its schedules, with
 //!   serialisable pending records for a durable outbox.
+//! - [`replay`]: [`ReplayGuard`], refuse a `webhook-id` already handled
+//!   within its window, bounded in memory.
 //! - [`url_guard`]: refuse to deliver to non-http(s) URLs and private,
 //!   loopback or reserved addresses.
 
 pub mod delivery;
 pub mod legacy;
 pub mod payload;
+pub mod replay;
 pub mod secret;
 pub mod sign;
 pub mod url_guard;
@@ -31,6 +34,7 @@ pub use delivery::{
 };
 pub use legacy::LegacyVerifier;
 pub use payload::{Notification, NotificationStatus};
+pub use replay::{ReplayError, ReplayGuard};
 
 pub use secret::{KeyError, WebhookKey};
 pub use sign::{SignError, Signer};
