@@ -19,7 +19,7 @@
 //!
 //! - *Initiated → Starting*: the first snapshot in a start-up status
 //!   (`toCreate`, `creating`, `pulling` after a create; `toStart`, `starting`,
-//!   `toRestart`, `restarting` either way).
+//!   `toRestart`, `restarting` either way; all of them when watching).
 //! - *running*: the snapshot says `running`. Its HTTP endpoints (port
 //!   mappings with an endpoint and a type other than `tcp`) are health-checked;
 //!   with none, the monitor is `Ready` at once.
@@ -37,13 +37,18 @@
 //! - *TimedOut*: `running` not seen within `create_timeout` / `start_timeout`
 //!   of the monitor's start. Unknown statuses and transient fetch errors
 //!   (an outage, an open breaker) keep the monitor polling until then.
+//!   When watching ([`Mode::Watch`]) the deadline is the longer of the two
+//!   until the first start-up status tells which operation is under way
+//!   (`toCreate` / `creating` / `pulling`: a create; the others: a start);
+//!   from then on it is that operation's timeout, still counted from the
+//!   monitor's start (it never moves later).
 //!
-//! The longest a monitor runs is the instance timeout plus
-//! `health.max_duration`.
+//! The longest a monitor runs is the instance timeout (when watching, the
+//! longer of the two) plus `health.max_duration`.
 //!
 //! ## Notifications
 //!
-//! | event | after a create ([`Mode::Create`]) | after a start ([`Mode::Start`]) |
+//! | event | after a create ([`Mode::Create`]) or when watching ([`Mode::Watch`]) | after a start ([`Mode::Start`]) |
 //! |---|---|---|
 //! | monitor made | – | `startup_initiated` |
 //! | `running` seen | `running` (with `data`) | `running` (progress, with `data`) |
@@ -137,6 +142,12 @@ pub enum Mode {
     Create,
     /// A start of a stopped instance (deadline `start_timeout`).
     Start,
+    /// An instance being created or started by someone else (or already
+    /// running), watched without issuing anything: the first read goes out
+    /// at once; the deadline is the longer of `create_timeout` and
+    /// `start_timeout` until a start-up status shows which operation is
+    /// under way, then that one's; notifications are those of a create.
+    Watch,
 }
 
 /// The instance being monitored and the names used in notifications.
@@ -482,6 +493,23 @@ impl Monitor {
         Ok(m)
     }
 
+    /// Watches an instance that is already being created or started (or is
+    /// running) from `now`, without issuing anything: the first read goes
+    /// out at once. See [`Mode::Watch`] for the deadline; `exited` is taken
+    /// as "a start not picked up yet" for [`EXITED_GRACE`], as after a start.
+    ///
+    /// # Errors
+    /// A `config` value out of range.
+    pub fn for_watch(
+        config: MonitorConfig,
+        target: Target,
+        rng: Rng,
+        now: Instant,
+        now_unix: UnixTime,
+    ) -> Result<Monitor, MonitorConfigError> {
+        Monitor::new(Mode::Watch, config, target, rng, now, now_unix)
+    }
+
     fn new(
         mode: Mode,
         config: MonitorConfig,
@@ -494,6 +522,11 @@ impl Monitor {
         let timeout = match mode {
             Mode::Create => config.create_timeout,
             Mode::Start => config.start_timeout,
+            Mode::Watch => config.create_timeout.max(config.start_timeout),
+        };
+        let first_poll = match mode {
+            Mode::Watch => now,
+            Mode::Create | Mode::Start => now.saturating_add(config.gap_before_poll(1)),
         };
         Ok(Monitor {
             config,
@@ -508,7 +541,7 @@ impl Monitor {
             phases: PhaseTimes::default(),
             polls: 0,
             last_poll_at: None,
-            next_poll_at: Some(now.saturating_add(config.gap_before_poll(1))),
+            next_poll_at: Some(first_poll),
             in_flight: None,
             verify_start: false,
             last_status: None,
@@ -552,7 +585,8 @@ impl Monitor {
         self.start
     }
 
-    /// When the wait for `running` times out.
+    /// When the wait for `running` times out. When watching it may move
+    /// earlier once a start-up status shows the operation (never later).
     #[must_use]
     pub fn deadline(&self) -> Instant {
         self.deadline
@@ -787,6 +821,16 @@ impl Monitor {
                 status,
                 S::ToStart | S::Starting | S::ToRestart | S::Restarting
             ),
+            Mode::Watch => matches!(
+                status,
+                S::ToCreate
+                    | S::Creating
+                    | S::Pulling
+                    | S::ToStart
+                    | S::Starting
+                    | S::ToRestart
+                    | S::Restarting
+            ),
         };
         match status {
             S::Removed | S::ToRemove | S::Removing => {
@@ -816,6 +860,15 @@ impl Monitor {
                 if self.phase == Phase::Initiated {
                     self.phase = Phase::Starting;
                     self.phases.starting = Some(self.now);
+                    if self.mode == Mode::Watch {
+                        let creating = matches!(status, S::ToCreate | S::Creating | S::Pulling);
+                        let timeout = if creating {
+                            self.config.create_timeout
+                        } else {
+                            self.config.start_timeout
+                        };
+                        self.deadline = self.deadline.min(self.start.saturating_add(timeout));
+                    }
                 }
             }
             S::Other(_) => {}
@@ -897,7 +950,7 @@ impl Monitor {
         let elapsed = self.elapsed();
         let data = summary(instance);
         let n = match self.mode {
-            Mode::Create => Notification::running(iid, nid, elapsed, at)
+            Mode::Create | Mode::Watch => Notification::running(iid, nid, elapsed, at)
                 .with_startup_operation(self.operation(StartupStatus::Monitoring, None)),
             Mode::Start => Notification::startup_progress(
                 iid,
@@ -922,7 +975,7 @@ impl Monitor {
         let (iid, nid) = self.ids();
         let op = self.operation(StartupStatus::HealthChecking, None);
         let n = match self.mode {
-            Mode::Create => Notification::health_check_started(iid, nid, hc, at)
+            Mode::Create | Mode::Watch => Notification::health_check_started(iid, nid, hc, at)
                 .with_elapsed(elapsed)
                 .with_startup_operation(op),
             Mode::Start => Notification::startup_progress(
@@ -971,7 +1024,7 @@ impl Monitor {
         let (iid, nid) = self.ids();
         let op = self.operation(StartupStatus::Completed, None);
         let n = match self.mode {
-            Mode::Create => {
+            Mode::Create | Mode::Watch => {
                 let hc = self.health_payload(HealthCheckStatus::Completed);
                 Notification::ready(iid, nid, hc, elapsed, at).with_startup_operation(op)
             }
@@ -1003,7 +1056,7 @@ impl Monitor {
         });
         let op = self.operation(StartupStatus::Failed, Some(error.clone()));
         let mut n = match self.mode {
-            Mode::Create => Notification::failure(iid, error, at)
+            Mode::Create | Mode::Watch => Notification::failure(iid, error, at)
                 .with_novita_instance_id(nid)
                 .with_elapsed(elapsed)
                 .with_startup_operation(op),
