@@ -62,6 +62,16 @@ fn the_virtual_demo_reaches_running_rides_out_the_outage_and_verifies_webhooks()
     assert!(out.contains("circuit breaker half-open → closed"), "{out}");
     assert!(out.contains("webhooks verified    3"), "{out}");
     assert!(out.contains("rate limited by the client limiter"), "{out}");
+    // The core's start-up monitor watched it: probed its port, notified
+    // running, health_checking and ready, and ended once.
+    assert!(out.contains("port 8888 (http"), "{out}");
+    for note in ["Running", "HealthChecking", "Ready"] {
+        assert!(
+            out.contains(&format!("webhook {note} signed and verified")),
+            "{out}"
+        );
+    }
+    assert_eq!(out.matches("is ready after").count(), 1, "{out}");
 }
 
 #[test]
@@ -93,6 +103,11 @@ fn the_networked_demo_runs_over_real_http_and_verifies_webhooks() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("simulator at http://127.0.0.1:"), "{out}");
     assert!(out.contains("is running after"), "{out}");
+    assert!(out.contains("port 8888 health: HTTP"), "{out}");
+    for note in ["running", "health_checking", "ready"] {
+        assert!(out.contains(&format!("webhook `{note}` queued")), "{out}");
+    }
+    assert!(out.contains("start-up monitor     ready after"), "{out}");
     assert!(out.contains("requests sent"), "{out}");
     let verified: u64 = out
         .lines()
