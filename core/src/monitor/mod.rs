@@ -439,6 +439,10 @@ pub struct Monitor {
     /// When to send the next fetch (`None` while one is out, or finished).
     next_poll_at: Option<Instant>,
     in_flight: Option<FetchId>,
+    /// The fetch in flight was handed to the caller by [`Monitor::poll`]
+    /// (only then can its answer arrive).
+    #[serde(default)]
+    fetch_handed_out: bool,
     /// A start was refused as "invalid state change": the next snapshot
     /// decides.
     verify_start: bool,
@@ -543,6 +547,7 @@ impl Monitor {
             last_poll_at: None,
             next_poll_at: Some(first_poll),
             in_flight: None,
+            fetch_handed_out: false,
             verify_start: false,
             last_status: None,
             last_fetch_error: None,
@@ -663,7 +668,9 @@ impl Monitor {
     // ---- inputs -------------------------------------------------------------
 
     /// A snapshot of the instance answering fetch `fetch`. Returns `false`
-    /// (and ignores it) if the monitor does not wait for that fetch.
+    /// (and ignores it) if the monitor does not wait for that fetch: one it
+    /// has not handed out through [`Monitor::poll`] yet counts as not
+    /// waited for.
     pub fn on_instance(&mut self, fetch: FetchId, instance: &Instance, now: Instant) -> bool {
         if !self.take_fetch(fetch, now) {
             return false;
@@ -695,8 +702,12 @@ impl Monitor {
     /// monitor does not wait for that probe (it timed out, or the phase is
     /// over).
     pub fn on_probe_result(&mut self, probe: ProbeId, result: ProbeResult, now: Instant) -> bool {
+        // Only a probe handed out by `poll`: not one still queued, nor one
+        // the clock advance below sends (found by the `monitor` fuzz target:
+        // ids are sequential, easy to make up).
+        let waiting = self.health.as_ref().is_some_and(|h| h.is_waiting(probe));
         self.tick(now);
-        if self.outcome.is_some() {
+        if !waiting || self.outcome.is_some() {
             return false;
         }
         let Some(h) = self.health.as_mut() else {
@@ -749,7 +760,21 @@ impl Monitor {
     pub fn poll(&mut self, now: Instant) -> MonitorAction {
         self.tick(now);
         match self.outbox.pop_front() {
-            Some(a) => a,
+            Some(a) => {
+                // From now on the caller may answer it.
+                match &a {
+                    MonitorAction::FetchInstance(id) if self.in_flight == Some(*id) => {
+                        self.fetch_handed_out = true;
+                    }
+                    MonitorAction::Probe(p) => {
+                        if let Some(h) = self.health.as_mut() {
+                            h.hand_out(p.id);
+                        }
+                    }
+                    _ => {}
+                }
+                a
+            }
             None => MonitorAction::Wait(self.poll_timeout()),
         }
     }
@@ -776,6 +801,7 @@ impl Monitor {
             let id = FetchId(u64::from(self.polls));
             self.polls = self.polls.saturating_add(1);
             self.in_flight = Some(id);
+            self.fetch_handed_out = false;
             self.last_poll_at = Some(now);
             self.next_poll_at = None;
             self.outbox.push_back(MonitorAction::FetchInstance(id));
@@ -792,8 +818,11 @@ impl Monitor {
 
     /// Accepts the answer to `fetch` if it is the one out; schedules the next.
     fn take_fetch(&mut self, fetch: FetchId, now: Instant) -> bool {
+        // Only the fetch handed out by `poll`: not one still queued, nor one
+        // the clock advance below sends (found by the `monitor` fuzz target).
+        let was_out = self.in_flight == Some(fetch) && self.fetch_handed_out;
         self.tick(now);
-        if self.outcome.is_some() || self.in_flight != Some(fetch) {
+        if !was_out || self.outcome.is_some() || self.in_flight != Some(fetch) {
             return false;
         }
         self.in_flight = None;

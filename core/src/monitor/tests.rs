@@ -781,3 +781,49 @@ fn a_watched_instance_that_stays_exited_fails_after_the_grace_and_a_rejection_is
     ));
     assert_eq!(st.statuses(), vec![NotificationStatus::Failed]);
 }
+
+// ---- regressions found by the `monitor` fuzz target ------------------------
+
+/// fuzz `monitor`, crash-7a79228b: an answer arriving when the first poll was
+/// due was matched against the fetch the monitor issued while taking that
+/// very answer — one the caller had not been handed yet (ids are sequential,
+/// so a made-up or another monitor's `FetchId(0)` was taken as its answer).
+#[test]
+fn an_answer_to_a_fetch_not_yet_handed_out_is_ignored() {
+    let mut st = Story::create();
+    assert!(st.fetches.is_empty());
+    // 17 s in, the first poll (due at 5 s) has not been handed out yet.
+    let running = snapshot(InstanceStatus::Running, vec![]);
+    assert!(!st.m.on_instance(FetchId(0), &running, s(17)));
+    assert!(!st.m.on_fetch_error(FetchId(0), FetchError::NotFound, s(17)));
+    st.now = s(17);
+    st.drain();
+    // The fetch goes out now, and its real answer is taken.
+    assert_eq!(st.fetches, vec![(s(17), FetchId(0))]);
+    assert!(st.finished.is_empty());
+    st.answered = 0;
+    st.answer(InstanceStatus::Running, vec![]);
+    assert!(st.outcome().is_ready());
+}
+
+/// The same for probes: a result for the probe the monitor sends while
+/// taking that result (a retry of the endpoint falling due) is ignored.
+#[test]
+fn a_result_for_a_probe_not_yet_handed_out_is_ignored() {
+    let mut st = Story::create();
+    st.answer(InstanceStatus::Running, vec![http_port(8888)]);
+    assert_eq!(st.probes.len(), 1);
+    st.now = st.now + secs(1);
+    st.answer_probe(0, ProbeResult::status(503, Duration::from_millis(5)));
+    // The retry (ProbeId 1) falls due within the backoff's cap; answer it
+    // "early", at a time it is due but before it was handed out.
+    let due = st.m.poll_timeout().unwrap();
+    assert!(!st.m.on_probe_result(ProbeId(1), ok(5), due));
+    st.now = due;
+    st.drain();
+    assert_eq!(st.probes.len(), 2);
+    assert_eq!(st.probes[1].1.id, ProbeId(1));
+    assert!(st.finished.is_empty(), "the early answer did not count");
+    st.answer_probe(1, ok(5));
+    assert!(st.outcome().is_ready());
+}
