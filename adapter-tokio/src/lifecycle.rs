@@ -463,10 +463,7 @@ impl Prepared {
         };
         let probe = match &options.probe_client {
             Some(c) => c.clone(),
-            None => reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .map_err(|e| WaitError::Http(e.to_string()))?,
+            None => probe_client()?,
         };
         Ok(Prepared {
             config,
@@ -698,6 +695,15 @@ impl Run {
     }
 }
 
+/// The default HTTP client of health probes: redirects off (a 3xx is itself
+/// the healthy answer).
+fn probe_client() -> Result<reqwest::Client, WaitError> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| WaitError::Http(e.to_string()))
+}
+
 /// Real time as monitor time (`scale` ≥ 1), saturating.
 fn to_monitor(real: std::time::Duration, scale: f64) -> Duration {
     let ms = real.as_secs_f64() * 1000.0 * scale;
@@ -735,6 +741,73 @@ async fn probe(client: reqwest::Client, p: ProbeRequest, scale: f64) -> Answer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use novitai_core::monitor::ProbeOutcome;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A server on 127.0.0.1 that answers every request with `response`.
+    async fn serve(response: &'static str) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let mut buf = [0u8; 2048];
+                let _ = s.read(&mut buf).await;
+                let _ = s.write_all(response.as_bytes()).await;
+                let _ = s.shutdown().await;
+            }
+        });
+        format!("http://{addr}/health")
+    }
+
+    fn request(url: String) -> ProbeRequest {
+        ProbeRequest {
+            id: ProbeId(7),
+            port: 8888,
+            url,
+            timeout: Duration::from_secs(5),
+            follow_redirects: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_probe_does_not_follow_a_redirect_and_a_refused_port_is_a_transport_error() {
+        // Redirects to a port where nothing listens: following it would
+        // turn the healthy 302 into a refused connection.
+        let url = serve(
+            "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:1/\r\nContent-Length: 0\r\n\r\n",
+        )
+        .await;
+        let Answer::Probe(id, port, result) =
+            probe(probe_client().unwrap(), request(url), 1.0).await
+        else {
+            panic!("a probe answers with a probe result");
+        };
+        assert_eq!((id, port), (ProbeId(7), 8888));
+        assert_eq!(result.outcome, ProbeOutcome::Status(302));
+        assert!(result.is_healthy());
+
+        let url = serve("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n").await;
+        let Answer::Probe(_, _, result) = probe(probe_client().unwrap(), request(url), 1.0).await
+        else {
+            panic!("a probe answers with a probe result");
+        };
+        assert_eq!(result.outcome, ProbeOutcome::Status(503));
+        assert!(!result.is_healthy());
+
+        let Answer::Probe(_, _, result) = probe(
+            probe_client().unwrap(),
+            request("http://127.0.0.1:1/".to_owned()),
+            1.0,
+        )
+        .await
+        else {
+            panic!("a probe answers with a probe result");
+        };
+        assert!(
+            matches!(result.outcome, ProbeOutcome::Transport(_)),
+            "{result:?}"
+        );
+    }
 
     #[test]
     fn monitor_time_is_real_time_times_the_scale_and_back() {
