@@ -451,33 +451,37 @@ mod webhooks {
         s.shutdown().await;
     }
 
+    /// Every delivery attempt: (webhook-id, notification status).
+    type Attempts = Arc<Mutex<Vec<(String, String)>>>;
+
     /// A receiver that refuses (503) every delivery of `running` and the
     /// first four of any other notification; counts attempts per message.
-    async fn stubborn_receiver(attempts: Arc<Mutex<Vec<(String, String)>>>) -> String {
-        let app = Router::new().route(
-            "/hooks",
-            post(
-                |State(attempts): State<Arc<Mutex<Vec<(String, String)>>>>,
-                 headers: axum::http::HeaderMap,
-                 body: String| async move {
-                    let id = headers
-                        .get("webhook-id")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or_default()
-                        .to_owned();
-                    let n: serde_json::Value = serde_json::from_str(&body).unwrap();
-                    let status = n["status"].as_str().unwrap_or_default().to_owned();
-                    let mut a = attempts.lock().unwrap();
-                    a.push((id.clone(), status.clone()));
-                    let tries = a.iter().filter(|(i, _)| *i == id).count();
-                    if status == "running" || tries < 5 {
-                        StatusCode::SERVICE_UNAVAILABLE
-                    } else {
-                        StatusCode::OK
-                    }
-                },
-            ),
-        );
+    async fn stubborn_receiver(attempts: Attempts) -> String {
+        let app =
+            Router::new().route(
+                "/hooks",
+                post(
+                    |State(attempts): State<Attempts>,
+                     headers: axum::http::HeaderMap,
+                     body: String| async move {
+                        let id = headers
+                            .get("webhook-id")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_owned();
+                        let n: serde_json::Value = serde_json::from_str(&body).unwrap();
+                        let status = n["status"].as_str().unwrap_or_default().to_owned();
+                        let mut a = attempts.lock().unwrap();
+                        a.push((id.clone(), status.clone()));
+                        let tries = a.iter().filter(|(i, _)| *i == id).count();
+                        if status == "running" || tries < 5 {
+                            StatusCode::SERVICE_UNAVAILABLE
+                        } else {
+                            StatusCode::OK
+                        }
+                    },
+                ),
+            );
         let app = app.with_state(attempts);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -489,7 +493,7 @@ mod webhooks {
     async fn notifications_are_delivered_with_the_startup_schedule_of_five_attempts() {
         let s = sim(10).await;
         let novita = client(&s);
-        let attempts: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+        let attempts: Attempts = Arc::default();
         let url = stubborn_receiver(Arc::clone(&attempts)).await;
         let key = WebhookKey::from_whsec(SECRET).unwrap();
         let mut cfg = SenderConfig::new(Signer::new(key), Arc::new(MemoryOutbox::new()));
@@ -531,7 +535,7 @@ mod webhooks {
             1,
             "ready delivered at the 5th attempt, running given up after 5: {got:?}"
         );
-        let a = attempts.lock().unwrap();
+        let a = attempts.lock().unwrap().clone();
         assert_eq!(a.iter().filter(|(_, st)| st == "running").count(), 5);
         assert_eq!(a.iter().filter(|(_, st)| st == "ready").count(), 5);
         s.shutdown().await;

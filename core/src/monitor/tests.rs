@@ -813,7 +813,7 @@ fn a_result_for_a_probe_not_yet_handed_out_is_ignored() {
     let mut st = Story::create();
     st.answer(InstanceStatus::Running, vec![http_port(8888)]);
     assert_eq!(st.probes.len(), 1);
-    st.now = st.now + secs(1);
+    st.now += secs(1);
     st.answer_probe(0, ProbeResult::status(503, Duration::from_millis(5)));
     // The retry (ProbeId 1) falls due within the backoff's cap; answer it
     // "early", at a time it is due but before it was handed out.

@@ -310,7 +310,7 @@ fn watch(
     let mut monitor = Monitor::for_create(
         MonitorConfig::default(),
         Target::new(instance_id).instance_id("novitai-demo"),
-        Rng::new(seed ^ 0x6d6f_6e69_746f_72),
+        Rng::new(seed ^ 0x006d_6f6e_6974_6f72),
         created_at,
         d.unix_now(),
     )
