@@ -7,8 +7,8 @@
 //!
 //! - [`Novita`]: the typed async client (`Novita::from_env()`,
 //!   `novita.clusters().await`, `novita.create_instance(..)`, ...).
-//! - [`lifecycle`]: `novita.create_and_wait(..)` / `start_and_wait(..)`, the
-//!   core's start-up monitor carried out (polls through the engine, health
+//! - [`lifecycle`]: `novita.create_and_wait(..)` / `start_and_wait(..)` /
+//!   `wait_until_ready(..)`, the core's start-up monitor carried out (polls through the engine, health
 //!   probes, webhook notifications, a progress stream).
 //! - [`Driver`]: one tokio task owning the engine; callers submit over a
 //!   channel and await their [`Completed`](novitai_core::engine::Completed).

@@ -1,5 +1,6 @@
 //! Create or start an instance and wait until it is ready:
-//! [`Novita::create_and_wait`] and [`Novita::start_and_wait`].
+//! [`Novita::create_and_wait`] and [`Novita::start_and_wait`]; or wait for
+//! one someone else created or started: [`Novita::wait_until_ready`].
 //!
 //! Every decision is the core's [`Monitor`]: when to read the instance, what
 //! to probe, when to give up, which webhook notification to write. This
@@ -20,8 +21,10 @@
 //!
 //! Time: the monitor's [`Instant`] is the number of milliseconds since the
 //! wait began, read from [`tokio::time::Instant`] (so a paused tokio clock
-//! drives it in virtual time); wall-clock times in notifications start from
-//! the system clock at that moment.
+//! drives it in virtual time) and multiplied by [`WaitOptions::time_scale`]
+//! (1 unless the API's world is sped up, as the simulator server's can be);
+//! wall-clock times in notifications start from the system clock at that
+//! moment.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -106,6 +109,7 @@ impl WebhookTarget {
 /// - `operation_id`: `None` — `start-<novita id>`
 /// - `seed`: `None` — the monitor's jitter is seeded from the OS
 /// - `probe_client`: `None` — a reqwest client with redirects off
+/// - `time_scale`: `None` — the monitor's clock is the real one (1×)
 #[derive(Clone, Debug, Default)]
 pub struct WaitOptions {
     /// The monitor's settings (poll intervals, timeouts, health checks).
@@ -120,6 +124,12 @@ pub struct WaitOptions {
     pub seed: Option<u64>,
     /// The HTTP client for health probes; it must not follow redirects.
     pub probe_client: Option<reqwest::Client>,
+    /// How many times faster than real time the monitor's clock runs
+    /// (1 – 1000): for an API whose world is sped up by the same factor,
+    /// such as the simulator server with `time_scale`. Every interval,
+    /// timeout and elapsed time of the monitor is then in that world's
+    /// time; a probe's HTTP timeout is shortened by the same factor.
+    pub time_scale: Option<f64>,
 }
 
 impl WaitOptions {
@@ -150,7 +160,18 @@ impl WaitOptions {
         self.seed = Some(seed);
         self
     }
+
+    /// Runs the monitor's clock `scale` times faster than real time (see
+    /// [`WaitOptions::time_scale`]).
+    #[must_use]
+    pub fn time_scale(mut self, scale: f64) -> WaitOptions {
+        self.time_scale = Some(scale);
+        self
+    }
 }
+
+/// The allowed range of [`WaitOptions::time_scale`].
+pub const TIME_SCALE_RANGE: std::ops::RangeInclusive<f64> = 1.0..=1000.0;
 
 /// What happened, in a [`Progress`] event.
 #[derive(Clone, Debug, PartialEq)]
@@ -186,7 +207,8 @@ pub struct Progress {
     pub phase: Phase,
     /// The last status read, if any.
     pub status: Option<InstanceStatus>,
-    /// Time since the wait began.
+    /// Time since the wait began (monitor time: real time ×
+    /// [`WaitOptions::time_scale`]).
     pub elapsed: Duration,
     /// Reads of the instance sent so far.
     pub polls: u32,
@@ -226,6 +248,8 @@ pub enum WaitError {
     Http(String),
     /// The OS gave no randomness for the monitor's seed.
     Entropy(String),
+    /// [`WaitOptions::time_scale`] is not a number from 1 to 1000.
+    TimeScale(f64),
 }
 
 impl fmt::Display for WaitError {
@@ -235,6 +259,12 @@ impl fmt::Display for WaitError {
             WaitError::Request(e) => write!(f, "{e}"),
             WaitError::Http(e) => write!(f, "the HTTP client for health probes failed: {e}"),
             WaitError::Entropy(e) => write!(f, "no randomness for the monitor's seed: {e}"),
+            WaitError::TimeScale(x) => write!(
+                f,
+                "the wait's time_scale is {x}, but it must be a number from {} to {}",
+                TIME_SCALE_RANGE.start(),
+                TIME_SCALE_RANGE.end()
+            ),
         }
     }
 }
@@ -244,7 +274,7 @@ impl std::error::Error for WaitError {
         match self {
             WaitError::Config(e) => Some(e),
             WaitError::Request(e) => Some(e),
-            WaitError::Http(_) | WaitError::Entropy(_) => None,
+            WaitError::Http(_) | WaitError::Entropy(_) | WaitError::TimeScale(_) => None,
         }
     }
 }
@@ -316,14 +346,7 @@ impl Novita {
                 Instant::ZERO,
                 started_unix,
             )?;
-            let run = Run::new(
-                novita,
-                monitor,
-                started,
-                prepared.probe,
-                options.webhook,
-                tx,
-            );
+            let run = Run::new(novita, monitor, started, prepared, options.webhook, tx);
             run.drive(None).await
         });
         Waiting { future, progress }
@@ -352,15 +375,51 @@ impl Novita {
                 Instant::ZERO,
                 unix_now(),
             )?;
-            let run = Run::new(
-                novita,
-                monitor,
-                started,
-                prepared.probe,
-                options.webhook,
-                tx,
-            );
+            let run = Run::new(novita, monitor, started, prepared, options.webhook, tx);
             run.drive(Some(id)).await
+        });
+        Waiting { future, progress }
+    }
+}
+
+impl Novita {
+    /// Watches an instance that is already being created or started (or is
+    /// already running) until it is ready, failed or timed out, without
+    /// sending a create or start: for an instance created elsewhere, by an
+    /// earlier run, or with a create whose answer was lost and found again.
+    ///
+    /// The first read goes out at once. The deadline counts from now: the
+    /// longer of `create_timeout` and `start_timeout` until a status shows
+    /// which operation is under way (`toCreate` / `creating` / `pulling`:
+    /// `create_timeout`; `toStart` / `starting` / restarting:
+    /// `start_timeout`). A running instance goes straight to its health
+    /// checks; an `exited` one fails unless it starts within
+    /// [`EXITED_GRACE`](novitai_core::monitor::EXITED_GRACE). Notifications
+    /// are those of a create (`running`, `health_checking`, `ready` /
+    /// `failed` / `timeout`).
+    ///
+    /// Errors ([`WaitError`]): a monitor configuration or time scale out of
+    /// range; nothing is sent then.
+    pub fn wait_until_ready(
+        &self,
+        instance_id: impl Into<String>,
+        options: WaitOptions,
+    ) -> Waiting {
+        let novita = self.clone();
+        let id: String = instance_id.into();
+        let (tx, progress) = mpsc::unbounded_channel();
+        let future = Box::pin(async move {
+            let prepared = Prepared::new(&novita, &options)?;
+            let started = tokio::time::Instant::now();
+            let monitor = Monitor::for_watch(
+                prepared.config,
+                target(&id, &options),
+                Rng::new(prepared.seed),
+                Instant::ZERO,
+                unix_now(),
+            )?;
+            let run = Run::new(novita, monitor, started, prepared, options.webhook, tx);
+            run.drive(None).await
         });
         Waiting { future, progress }
     }
@@ -382,10 +441,15 @@ struct Prepared {
     config: MonitorConfig,
     seed: u64,
     probe: reqwest::Client,
+    scale: f64,
 }
 
 impl Prepared {
     fn new(novita: &Novita, options: &WaitOptions) -> Result<Prepared, WaitError> {
+        let scale = options.time_scale.unwrap_or(1.0);
+        if !TIME_SCALE_RANGE.contains(&scale) {
+            return Err(WaitError::TimeScale(scale));
+        }
         let config = match options.monitor {
             Some(c) => {
                 c.validate()?;
@@ -399,15 +463,13 @@ impl Prepared {
         };
         let probe = match &options.probe_client {
             Some(c) => c.clone(),
-            None => reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .map_err(|e| WaitError::Http(e.to_string()))?,
+            None => probe_client()?,
         };
         Ok(Prepared {
             config,
             seed,
             probe,
+            scale,
         })
     }
 }
@@ -425,6 +487,8 @@ struct Run {
     monitor: Monitor,
     started: tokio::time::Instant,
     probe: reqwest::Client,
+    /// Monitor time per unit of real time.
+    scale: f64,
     webhook: Option<WebhookTarget>,
     progress: mpsc::UnboundedSender<Progress>,
     tasks: JoinSet<Answer>,
@@ -439,7 +503,7 @@ impl Run {
         novita: Novita,
         monitor: Monitor,
         started: tokio::time::Instant,
-        probe: reqwest::Client,
+        prepared: Prepared,
         webhook: Option<WebhookTarget>,
         progress: mpsc::UnboundedSender<Progress>,
     ) -> Run {
@@ -447,7 +511,8 @@ impl Run {
             novita,
             monitor,
             started,
-            probe,
+            probe: prepared.probe,
+            scale: prepared.scale,
             webhook,
             progress,
             tasks: JoinSet::new(),
@@ -458,12 +523,11 @@ impl Run {
         }
     }
 
-    /// The monitor's clock: whole milliseconds since the wait began.
+    /// The monitor's clock: whole milliseconds (of monitor time) since the
+    /// wait began.
     fn now(&self) -> Instant {
-        let ms = tokio::time::Instant::now()
-            .saturating_duration_since(self.started)
-            .as_millis();
-        Instant::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
+        let real = tokio::time::Instant::now().saturating_duration_since(self.started);
+        Instant::from_millis(to_monitor(real, self.scale).as_millis())
     }
 
     fn emit(&self, event: ProgressEvent) {
@@ -501,7 +565,7 @@ impl Run {
                 }
                 MonitorAction::Probe(p) => {
                     let client = self.probe.clone();
-                    self.tasks.spawn(probe(client, p));
+                    self.tasks.spawn(probe(client, p, self.scale));
                 }
                 MonitorAction::Notify(n) => self.notify(n).await,
                 MonitorAction::Finished(outcome) => {
@@ -532,8 +596,10 @@ impl Run {
     /// Sleeps until `at` or the next answer, and feeds the answer.
     async fn wait(&mut self, at: Option<Instant>) {
         let deadline = at.and_then(|at| {
+            let real = to_real(Duration::from_millis(at.as_millis()), self.scale);
+            // Round up: waking a little late is fine, early wakes spin.
             self.started
-                .checked_add(std::time::Duration::from_millis(at.as_millis()))
+                .checked_add(real.saturating_add(std::time::Duration::from_micros(999)))
         });
         if self.tasks.is_empty() && deadline.is_none() {
             // Nothing can wake the monitor: end it rather than hang.
@@ -629,16 +695,142 @@ impl Run {
     }
 }
 
-/// One health probe: `GET url`, no redirects, the probe's timeout.
-async fn probe(client: reqwest::Client, p: ProbeRequest) -> Answer {
+/// The default HTTP client of health probes: redirects off (a 3xx is itself
+/// the healthy answer).
+fn probe_client() -> Result<reqwest::Client, WaitError> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| WaitError::Http(e.to_string()))
+}
+
+/// Real time as monitor time (`scale` ≥ 1), saturating.
+fn to_monitor(real: std::time::Duration, scale: f64) -> Duration {
+    let ms = real.as_secs_f64() * 1000.0 * scale;
+    // `as` saturates (NaN → 0); the scale is validated finite and ≥ 1.
+    Duration::from_millis(ms as u64)
+}
+
+/// Monitor time as real time (`scale` ≥ 1), at least 1 ms for a non-zero
+/// duration.
+fn to_real(monitor: Duration, scale: f64) -> std::time::Duration {
+    let ms = monitor.as_millis() as f64 / scale;
+    let real =
+        std::time::Duration::try_from_secs_f64(ms / 1000.0).unwrap_or(std::time::Duration::MAX);
+    if monitor.as_millis() > 0 {
+        real.max(std::time::Duration::from_millis(1))
+    } else {
+        real
+    }
+}
+
+/// One health probe: `GET url`, no redirects, the probe's timeout (in
+/// monitor time, so shortened by `scale`).
+async fn probe(client: reqwest::Client, p: ProbeRequest, scale: f64) -> Answer {
     let sent = tokio::time::Instant::now();
-    let timeout = std::time::Duration::from_millis(p.timeout.as_millis());
+    let timeout = to_real(p.timeout, scale);
     let result = client.get(&p.url).timeout(timeout).send().await;
-    let took = sent.elapsed().as_millis();
-    let took = Duration::from_millis(u64::try_from(took).unwrap_or(u64::MAX));
+    let took = to_monitor(sent.elapsed(), scale);
     let result = match result {
         Ok(response) => ProbeResult::status(response.status().as_u16(), took),
         Err(e) => ProbeResult::transport(transport_kind(&e), took),
     };
     Answer::Probe(p.id, p.port, result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use novitai_core::monitor::ProbeOutcome;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A server on 127.0.0.1 that answers every request with `response`.
+    async fn serve(response: &'static str) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let mut buf = [0u8; 2048];
+                let _ = s.read(&mut buf).await;
+                let _ = s.write_all(response.as_bytes()).await;
+                let _ = s.shutdown().await;
+            }
+        });
+        format!("http://{addr}/health")
+    }
+
+    fn request(url: String) -> ProbeRequest {
+        ProbeRequest {
+            id: ProbeId(7),
+            port: 8888,
+            url,
+            timeout: Duration::from_secs(5),
+            follow_redirects: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_probe_does_not_follow_a_redirect_and_a_refused_port_is_a_transport_error() {
+        // Redirects to a port where nothing listens: following it would
+        // turn the healthy 302 into a refused connection.
+        let url = serve(
+            "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:1/\r\nContent-Length: 0\r\n\r\n",
+        )
+        .await;
+        let Answer::Probe(id, port, result) =
+            probe(probe_client().unwrap(), request(url), 1.0).await
+        else {
+            panic!("a probe answers with a probe result");
+        };
+        assert_eq!((id, port), (ProbeId(7), 8888));
+        assert_eq!(result.outcome, ProbeOutcome::Status(302));
+        assert!(result.is_healthy());
+
+        let url = serve("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n").await;
+        let Answer::Probe(_, _, result) = probe(probe_client().unwrap(), request(url), 1.0).await
+        else {
+            panic!("a probe answers with a probe result");
+        };
+        assert_eq!(result.outcome, ProbeOutcome::Status(503));
+        assert!(!result.is_healthy());
+
+        let Answer::Probe(_, _, result) = probe(
+            probe_client().unwrap(),
+            request("http://127.0.0.1:1/".to_owned()),
+            1.0,
+        )
+        .await
+        else {
+            panic!("a probe answers with a probe result");
+        };
+        assert!(
+            matches!(result.outcome, ProbeOutcome::Transport(_)),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn monitor_time_is_real_time_times_the_scale_and_back() {
+        let real = std::time::Duration::from_millis(1500);
+        assert_eq!(to_monitor(real, 1.0), Duration::from_millis(1500));
+        assert_eq!(to_monitor(real, 20.0), Duration::from_secs(30));
+        assert_eq!(
+            to_real(Duration::from_secs(30), 20.0),
+            std::time::Duration::from_millis(1500)
+        );
+        // A short monitor time never becomes a zero real timeout.
+        assert_eq!(
+            to_real(Duration::from_millis(1), 1000.0),
+            std::time::Duration::from_millis(1)
+        );
+        assert_eq!(to_real(Duration::ZERO, 1000.0), std::time::Duration::ZERO);
+        // Saturating at the ends.
+        assert_eq!(
+            to_monitor(std::time::Duration::MAX, 1000.0),
+            Duration::from_millis(u64::MAX)
+        );
+        assert!(
+            to_real(Duration::from_millis(u64::MAX), 1.0) > std::time::Duration::from_secs(1 << 40)
+        );
+    }
 }

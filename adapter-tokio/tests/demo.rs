@@ -62,6 +62,16 @@ fn the_virtual_demo_reaches_running_rides_out_the_outage_and_verifies_webhooks()
     assert!(out.contains("circuit breaker half-open → closed"), "{out}");
     assert!(out.contains("webhooks verified    3"), "{out}");
     assert!(out.contains("rate limited by the client limiter"), "{out}");
+    // The core's start-up monitor watched it: probed its port, notified
+    // running, health_checking and ready, and ended once.
+    assert!(out.contains("port 8888 (http"), "{out}");
+    for note in ["Running", "HealthChecking", "Ready"] {
+        assert!(
+            out.contains(&format!("webhook {note} signed and verified")),
+            "{out}"
+        );
+    }
+    assert_eq!(out.matches("is ready after").count(), 1, "{out}");
 }
 
 #[test]
@@ -93,6 +103,11 @@ fn the_networked_demo_runs_over_real_http_and_verifies_webhooks() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("simulator at http://127.0.0.1:"), "{out}");
     assert!(out.contains("is running after"), "{out}");
+    assert!(out.contains("port 8888 health: HTTP"), "{out}");
+    for note in ["running", "health_checking", "ready"] {
+        assert!(out.contains(&format!("webhook `{note}` queued")), "{out}");
+    }
+    assert!(out.contains("start-up monitor     ready after"), "{out}");
     assert!(out.contains("requests sent"), "{out}");
     let verified: u64 = out
         .lines()
@@ -307,12 +322,37 @@ fn a_wrong_key_is_an_api_error_and_an_unknown_instance_too() {
     assert_eq!(code, 3, "{out}");
 }
 
+/// Runs `args` and returns the exit code, stdout and stderr apart.
+fn run_split(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut c = novitai(dir);
+    c.args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out = c.output().expect("the novitai binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Every stdout line of a `--json` wait, parsed.
+fn json_lines(stdout: &str) -> Vec<serde_json::Value> {
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l:?}")))
+        .collect()
+}
+
 #[test]
 fn instances_create_wait_then_delete_against_sim_serve() {
     let dir = tempfile::tempdir().unwrap();
     let sim = SimProcess::start(dir.path(), &["--time-scale", "100"]);
     let env = [("NOVITA_API_KEY", SIM_KEY)];
-    let (code, out) = run_in(
+    // The monitor's defaults (5 s fast polls, 30 s after, 20 min to run) on
+    // a clock as fast as the simulator's.
+    let (code, out, err) = run_split(
         dir.path(),
         &[
             "instances",
@@ -324,20 +364,84 @@ fn instances_create_wait_then_delete_against_sim_serve() {
             "--ports",
             "8888/http",
             "--wait",
-            "--interval",
-            "0.2",
-            "--timeout",
-            "30",
+            "--time-scale",
+            "100",
             "--json",
             "--base-url",
             &sim.base_url,
         ],
         &env,
     );
+    assert_eq!(code, 0, "{out}{err}");
+    // Progress as JSON lines, then the result.
+    let lines = json_lines(&out);
+    let events: Vec<&str> = lines.iter().map(|l| l["event"].as_str().unwrap()).collect();
+    assert_eq!(events.first(), Some(&"started"), "{out}");
+    assert!(events.contains(&"polled"), "{out}");
+    assert!(events.contains(&"probed"), "{out}");
+    assert_eq!(events[events.len() - 2..], ["finished", "result"], "{out}");
+    let notified: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["event"] == "notified")
+        .map(|l| l["notification"]["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(notified, ["running", "health_checking", "ready"], "{out}");
+    for l in &lines[..lines.len() - 1] {
+        for field in [
+            "phase",
+            "elapsedMs",
+            "polls",
+            "retries",
+            "breaker",
+            "instanceId",
+        ] {
+            assert!(!l[field].is_null(), "no {field} in {l}");
+        }
+    }
+    let result = lines.last().unwrap();
+    assert_eq!(result["outcome"], "ready", "{out}");
+    assert_eq!(result["instance"]["status"], "running", "{out}");
+    let id = result["instanceId"].as_str().unwrap().to_owned();
+    assert_eq!(result["instance"]["id"], id.as_str());
+
+    // Watching it again: it is running, so one read and the health check.
+    let (code, out) = run_in(
+        dir.path(),
+        &[
+            "instances",
+            "watch",
+            &id,
+            "--time-scale",
+            "100",
+            "--base-url",
+            &sim.base_url,
+        ],
+        &env,
+    );
     assert_eq!(code, 0, "{out}");
-    let inst: serde_json::Value = serde_json::from_str(&out).expect("create --json is JSON");
-    assert_eq!(inst["status"], "running", "{out}");
-    let id = inst["id"].as_str().unwrap().to_owned();
+    assert!(out.contains(&format!("instance {id} is running")), "{out}");
+    assert!(out.contains("port 8888 health: HTTP 200"), "{out}");
+    assert!(out.contains(&format!("instance {id} is ready")), "{out}");
+
+    // Starting it while it runs: refused as an invalid state change, which
+    // the monitor accepts once it reads the instance running.
+    let (code, out) = run_in(
+        dir.path(),
+        &[
+            "instances",
+            "start",
+            &id,
+            "--wait",
+            "--time-scale",
+            "100",
+            "--base-url",
+            &sim.base_url,
+        ],
+        &env,
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("is ready"), "{out}");
+
     let (code, out) = run_in(
         dir.path(),
         &["instances", "list", "--base-url", &sim.base_url],
@@ -354,11 +458,40 @@ fn instances_create_wait_then_delete_against_sim_serve() {
 }
 
 #[test]
+fn a_failed_start_up_is_exit_code_3_and_says_what_to_do_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = SimProcess::start(dir.path(), &["--time-scale", "100"]);
+    let env = [("NOVITA_API_KEY", SIM_KEY)];
+    let (code, out) = run_in(
+        dir.path(),
+        &[
+            "instances",
+            "create",
+            "--product",
+            "4090",
+            "--image",
+            "registry.example/sim-fail:latest",
+            "--wait",
+            "--time-scale",
+            "100",
+            "--base-url",
+            &sim.base_url,
+        ],
+        &env,
+    );
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("failed while"), "{out}");
+    assert!(out.contains("novitai instances delete"), "{out}");
+    assert!(!out.contains("panicked"), "{out}");
+}
+
+#[test]
 fn watch_times_out_with_exit_code_4() {
     let dir = tempfile::tempdir().unwrap();
     // Real time: an instance takes minutes to start.
     let sim = SimProcess::start(dir.path(), &[]);
     let env = [("NOVITA_API_KEY", SIM_KEY)];
+    // A one-minute create timeout on a clock 60 times too fast: 1 s.
     let (code, out) = run_in(
         dir.path(),
         &[
@@ -369,17 +502,47 @@ fn watch_times_out_with_exit_code_4() {
             "--image",
             "pytorch:latest",
             "--wait",
-            "--interval",
-            "0.2",
             "--timeout",
-            "1",
+            "60",
+            "--time-scale",
+            "60",
             "--base-url",
             &sim.base_url,
         ],
         &env,
     );
     assert_eq!(code, 4, "{out}");
-    assert!(out.contains("did not reach running"), "{out}");
+    assert!(out.contains("was not running after 1m"), "{out}");
+    assert!(out.contains("novitai instances watch"), "{out}");
+}
+
+#[test]
+fn wait_flags_out_of_the_monitors_range_are_configuration_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = SimProcess::start(dir.path(), &[]);
+    let env = [("NOVITA_API_KEY", SIM_KEY)];
+    for (flag, value, field) in [
+        ("--interval", "0.2", "poll_interval"),
+        ("--timeout", "5", "start_timeout"),
+        ("--time-scale", "0", "from 1 to 1000"),
+    ] {
+        let (code, out) = run_in(
+            dir.path(),
+            &[
+                "instances",
+                "start",
+                "0123456789abcdef",
+                "--wait",
+                flag,
+                value,
+                "--base-url",
+                &sim.base_url,
+            ],
+            &env,
+        );
+        assert_eq!(code, 2, "{out}");
+        assert!(out.contains(flag) && out.contains(field), "{out}");
+    }
 }
 
 #[test]

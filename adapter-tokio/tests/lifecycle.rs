@@ -275,6 +275,91 @@ async fn starting_a_stopped_instance_and_starting_a_running_one_both_end_ready()
     s.shutdown().await;
 }
 
+#[tokio::test]
+async fn watching_an_instance_created_elsewhere_ends_ready_with_the_create_notifications() {
+    let s = sim(7).await;
+    let novita = client(&s);
+    let id = novita
+        .create_instance(request("nvidia/cuda:12.4.0-runtime-ubuntu22.04"))
+        .await
+        .expect("create");
+    // The monitor's own defaults (5 s fast polls, then 30 s), on a clock
+    // sped up as much as the simulator's world.
+    let (wait, progress) = novita
+        .wait_until_ready(&id, WaitOptions::default().seed(5).time_scale(100.0))
+        .into_parts();
+    let (done, events) = tokio::join!(wait, collect(progress));
+    let done = done.expect("the wait runs");
+    assert!(done.outcome.is_ready(), "{}", done.outcome);
+    assert_eq!(done.instance_id, id);
+    assert_phase_order(&events);
+    // Nothing was initiated by this wait: no startup_initiated, the
+    // notifications of an instance's life.
+    assert_eq!(
+        notified(&events),
+        vec![
+            NotificationStatus::Running,
+            NotificationStatus::HealthChecking,
+            NotificationStatus::Ready
+        ]
+    );
+    // The elapsed times are the simulator's (monitor) time: the instance
+    // took longer than the 5 s before a create's first poll.
+    let first = events
+        .iter()
+        .find(|p| p.event == ProgressEvent::Polled)
+        .expect("a read");
+    assert_eq!(first.polls, 1);
+    assert!(
+        done.outcome.elapsed() > Duration::from_secs(5),
+        "{}",
+        done.outcome
+    );
+    // A watch of the same instance, now running: ready after its health check.
+    let again = novita
+        .wait_until_ready(&id, WaitOptions::default().seed(6).time_scale(100.0))
+        .await
+        .expect("the wait runs");
+    assert!(again.outcome.is_ready(), "{}", again.outcome);
+    assert_eq!(again.polls, 1, "one read: it was running");
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn watching_an_instance_that_does_not_exist_fails_at_the_first_read() {
+    let s = sim(8).await;
+    let novita = client(&s);
+    let done = novita
+        .wait_until_ready("0123456789abcdef", options())
+        .await
+        .expect("the wait runs");
+    match &done.outcome {
+        Outcome::Failed {
+            reason: FailReason::NotFound | FailReason::Fetch(_),
+            ..
+        } => {}
+        other => panic!("expected not found, got {other:?}"),
+    }
+    assert_eq!(done.polls, 1);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_time_scale_out_of_range_is_refused_before_anything_is_sent() {
+    let s = sim(9).await;
+    let novita = client(&s);
+    for bad in [0.0, 0.5, f64::NAN, f64::INFINITY, 5000.0] {
+        let err = novita
+            .wait_until_ready("0123456789abcdef", options().time_scale(bad))
+            .await
+            .expect_err("refused");
+        assert!(matches!(err, WaitError::TimeScale(_)), "{err:?}");
+        assert!(err.to_string().contains("from 1 to 1000"), "{err}");
+    }
+    assert_eq!(s.stats().requests, 0, "nothing was sent");
+    s.shutdown().await;
+}
+
 #[cfg(feature = "axum")]
 mod webhooks {
     use super::*;
@@ -282,7 +367,7 @@ mod webhooks {
     use axum::extract::State;
     use axum::http::StatusCode;
     use axum::routing::post;
-    use novitai_tokio::core::webhook::{Signer, UrlPolicy, Verifier, WebhookKey};
+    use novitai_tokio::core::webhook::{Schedule, Signer, UrlPolicy, Verifier, WebhookKey};
     use novitai_tokio::lifecycle::WebhookTarget;
     use novitai_tokio::webhook::receiver::{VerifiedWebhook, verify_webhook};
     use novitai_tokio::webhook::{
@@ -363,6 +448,96 @@ mod webhooks {
             .filter(|n| n.status == NotificationStatus::Ready)
             .count();
         assert_eq!(terminal, 1);
+        s.shutdown().await;
+    }
+
+    /// Every delivery attempt: (webhook-id, notification status).
+    type Attempts = Arc<Mutex<Vec<(String, String)>>>;
+
+    /// A receiver that refuses (503) every delivery of `running` and the
+    /// first four of any other notification; counts attempts per message.
+    async fn stubborn_receiver(attempts: Attempts) -> String {
+        let app =
+            Router::new().route(
+                "/hooks",
+                post(
+                    |State(attempts): State<Attempts>,
+                     headers: axum::http::HeaderMap,
+                     body: String| async move {
+                        let id = headers
+                            .get("webhook-id")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_owned();
+                        let n: serde_json::Value = serde_json::from_str(&body).unwrap();
+                        let status = n["status"].as_str().unwrap_or_default().to_owned();
+                        let mut a = attempts.lock().unwrap();
+                        a.push((id.clone(), status.clone()));
+                        let tries = a.iter().filter(|(i, _)| *i == id).count();
+                        if status == "running" || tries < 5 {
+                            StatusCode::SERVICE_UNAVAILABLE
+                        } else {
+                            StatusCode::OK
+                        }
+                    },
+                ),
+            );
+        let app = app.with_state(attempts);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        format!("http://{addr}/hooks")
+    }
+
+    #[tokio::test]
+    async fn notifications_are_delivered_with_the_startup_schedule_of_five_attempts() {
+        let s = sim(10).await;
+        let novita = client(&s);
+        let attempts: Attempts = Arc::default();
+        let url = stubborn_receiver(Arc::clone(&attempts)).await;
+        let key = WebhookKey::from_whsec(SECRET).unwrap();
+        let mut cfg = SenderConfig::new(Signer::new(key), Arc::new(MemoryOutbox::new()));
+        cfg.url_policy = UrlPolicy {
+            allow_private: true,
+            require_https: false,
+        };
+        cfg.seed = Some(4);
+        let (sender, mut reports) = WebhookSender::new(cfg).await.expect("sender");
+        let target = WebhookTarget::new(sender.clone(), url);
+        assert_eq!(target.schedule, Schedule::node_startup());
+        // No HTTP ports: `running`, then `ready` at once.
+        let mut r = request("nvidia/cuda:12.4.0-runtime-ubuntu22.04");
+        r.ports = Some("22/tcp".to_owned());
+        let done = novita
+            .create_and_wait(r, options().webhook(target))
+            .await
+            .expect("the wait runs");
+        assert!(done.outcome.is_ready(), "{}", done.outcome);
+        assert_eq!(done.webhooks.len(), 2, "running, ready");
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            // 1 + 2 + 4 + 8 s of backoff plus up to 1 s of jitter each.
+            let r = tokio::time::timeout(std::time::Duration::from_secs(60), reports.recv())
+                .await
+                .expect("a report in time")
+                .expect("reports open");
+            got.push(r);
+        }
+        for r in &got {
+            assert_eq!(r.attempts, 5, "{r:?}");
+        }
+        let outcomes: Vec<bool> = got
+            .iter()
+            .map(|r| r.outcome == DeliveryOutcome::Delivered)
+            .collect();
+        assert_eq!(
+            outcomes.iter().filter(|d| **d).count(),
+            1,
+            "ready delivered at the 5th attempt, running given up after 5: {got:?}"
+        );
+        let a = attempts.lock().unwrap().clone();
+        assert_eq!(a.iter().filter(|(_, st)| st == "running").count(), 5);
+        assert_eq!(a.iter().filter(|(_, st)| st == "ready").count(), 5);
         s.shutdown().await;
     }
 }

@@ -1,8 +1,8 @@
-//! Properties of the start-up monitor under arbitrary inputs: whatever the
-//! snapshots, errors, probe answers and clock, it never panics, ends at most
-//! once (with exactly one terminal notification, then `Finished`, then
-//! nothing), never polls faster than configured and never outlives its
-//! timeouts.
+//! Properties of the start-up monitor (create, start and watch) under
+//! arbitrary inputs: whatever the snapshots, errors, probe answers and clock,
+//! it never panics, ends at most once (with exactly one terminal
+//! notification, then `Finished`, then nothing), never polls faster than
+//! configured and never outlives its timeouts.
 
 use novitai_core::api::instances::{Instance, InstanceStatus, PortMapping, StatusError};
 use novitai_core::monitor::{
@@ -100,7 +100,7 @@ proptest! {
 
     #[test]
     fn any_input_sequence_keeps_the_contract(
-        start_mode in any::<bool>(),
+        mode in 0u8..3,
         seed in any::<u64>(),
         poll_s in 10u64..60,
         fast in 0u32..4,
@@ -114,10 +114,10 @@ proptest! {
         let t = Target::new("abc");
         let t0 = Instant::from_millis(1_000_000);
         let u0 = UnixTime::from_secs(1_700_000_000);
-        let mut m = if start_mode {
-            Monitor::for_start(config, t, Rng::new(seed), t0, u0)
-        } else {
-            Monitor::for_create(config, t, Rng::new(seed), t0, u0)
+        let mut m = match mode {
+            0 => Monitor::for_create(config, t, Rng::new(seed), t0, u0),
+            1 => Monitor::for_start(config, t, Rng::new(seed), t0, u0),
+            _ => Monitor::for_watch(config, t, Rng::new(seed), t0, u0),
         }.unwrap();
         let mut now = t0;
         let mut clock = t0; // the monitor's view: never backwards

@@ -52,6 +52,8 @@ enum Kind {
     Create,
     Start,
     StartAlreadyRunning,
+    /// Created by someone else; watched from a little later.
+    Watch,
 }
 
 #[derive(Debug)]
@@ -66,15 +68,18 @@ struct Scenario {
     delete_after: Option<Duration>,
     hang_probe: f64,
     config: MonitorConfig,
+    /// How long after the create a watch begins.
+    watch_after: Duration,
 }
 
 impl Scenario {
     fn draw(seed: u64) -> Scenario {
         let mut r = Rng::new(seed ^ 0x006d_6f6e_6974_6f72);
-        let kind = match r.range_inclusive(0, 9) {
+        let kind = match r.range_inclusive(0, 11) {
             0..=4 => Kind::Create,
             5..=7 => Kind::Start,
-            _ => Kind::StartAlreadyRunning,
+            8..=9 => Kind::StartAlreadyRunning,
+            _ => Kind::Watch,
         };
         const FAULTS: &[&str] = &[
             "none",
@@ -106,7 +111,7 @@ impl Scenario {
             faults,
             failing_image: r.chance(0.1),
             startup_failure: if r.chance(0.2) { 0.3 } else { 0.0 },
-            slow_pull: kind == Kind::Create && r.chance(0.1),
+            slow_pull: matches!(kind, Kind::Create | Kind::Watch) && r.chance(0.1),
             endless_warmup: r.chance(0.1),
             no_ports: r.chance(0.15),
             delete_after: r
@@ -114,6 +119,7 @@ impl Scenario {
                 .then(|| Duration::from_secs(r.range_inclusive(1, 120))),
             hang_probe: if r.chance(0.2) { 0.2 } else { 0.0 },
             config,
+            watch_after: Duration::from_secs(r.range_inclusive(0, 90)),
         }
     }
 
@@ -275,6 +281,10 @@ fn run_seed(seed: u64) -> Result<Option<(Scenario, Outcome, bool)>, String> {
     // Set up the start scenarios.
     match s.kind {
         Kind::Create => {}
+        Kind::Watch => {
+            let until = w.now() + s.watch_after;
+            w.run(until, &[]);
+        }
         Kind::Start => match w.wait_for(&nid, &[Status::Running, Status::Exited], limit) {
             Some(Status::Running) => {
                 if w.call(&StopInstance::new(nid.clone()), 3).is_none() {
@@ -299,14 +309,15 @@ fn run_seed(seed: u64) -> Result<Option<(Scenario, Outcome, bool)>, String> {
     let start_unix = T0.saturating_add(start.saturating_duration_since(Instant::ZERO));
     let target = Target::new(nid.clone()).instance_id(format!("inst-{seed}"));
     let rng = Rng::new(seed).fork();
-    let mode = if s.kind == Kind::Create {
-        Mode::Create
-    } else {
-        Mode::Start
+    let mode = match s.kind {
+        Kind::Create => Mode::Create,
+        Kind::Watch => Mode::Watch,
+        Kind::Start | Kind::StartAlreadyRunning => Mode::Start,
     };
     let mut m = match mode {
         Mode::Create => Monitor::for_create(s.config, target, rng, start, start_unix),
         Mode::Start => Monitor::for_start(s.config, target, rng, start, start_unix),
+        Mode::Watch => Monitor::for_watch(s.config, target, rng, start, start_unix),
     }
     .map_err(|e| e.to_string())?;
     let mut start_req = (mode == Mode::Start).then(|| w.submit(&StartInstance::new(nid.clone())));
@@ -492,6 +503,7 @@ fn check(
         return Err("a fetch before the start".into());
     }
     if rejected_at.is_none()
+        && m.mode() != Mode::Watch
         && log
             .fetches
             .first()
@@ -513,6 +525,27 @@ fn check(
     let timeout = match m.mode() {
         Mode::Create => c.create_timeout,
         Mode::Start => c.start_timeout,
+        // The longer of the two until a start-up status showed the
+        // operation (here always a create), then that one's.
+        Mode::Watch => {
+            let t = m.deadline().saturating_duration_since(start);
+            let longer = c.create_timeout.max(c.start_timeout);
+            let seen_creating = m.phase() != novitai_core::monitor::Phase::Initiated
+                || log.notes.iter().any(|(_, n)| {
+                    n.startup_operation
+                        .as_ref()
+                        .is_some_and(|o| o.phases.instance_starting.is_some())
+                });
+            if t != longer && t != c.create_timeout {
+                return Err(format!("a watch deadline of {t}"));
+            }
+            if !seen_creating && t != longer {
+                return Err(format!(
+                    "a watch deadline of {t} before any start-up status"
+                ));
+            }
+            t
+        }
     };
     let running_at = m.health_deadline().map(|d| d - c.health.max_duration);
     match (outcome, running_at) {
@@ -659,6 +692,8 @@ fn monitors_over_many_seeds_end_once_poll_politely_and_respect_timeouts() {
             "Create/ready",
             "Start/ready",
             "StartAlreadyRunning/ready",
+            "Watch/ready",
+            "Watch/timed_out",
             "Create/timed_out",
             "invalid_state_change/ready",
         ] {

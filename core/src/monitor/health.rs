@@ -136,6 +136,7 @@ pub(crate) fn probe_targets(instance: &Instance) -> Vec<EndpointState> {
                 tries_in_round: 0,
                 previous_delay: None,
                 in_flight: None,
+                handed_out: false,
                 next_probe_at: None,
                 last_checked: None,
                 last_error: None,
@@ -157,6 +158,10 @@ pub(crate) struct EndpointState {
     previous_delay: Option<Duration>,
     /// The probe out and when the monitor stops waiting for it.
     in_flight: Option<(ProbeId, Instant)>,
+    /// The probe out was handed to the caller (only then can its answer
+    /// arrive).
+    #[serde(default)]
+    handed_out: bool,
     /// When to send the next probe (`None` while one is out or when healthy).
     next_probe_at: Option<Instant>,
     last_checked: Option<Instant>,
@@ -185,6 +190,24 @@ impl HealthRun {
             started: now,
             completed: None,
             next_id: 0,
+        }
+    }
+
+    /// `true` while probe `id` is out, handed to the caller and awaited.
+    pub(crate) fn is_waiting(&self, id: ProbeId) -> bool {
+        self.endpoints
+            .iter()
+            .any(|e| e.handed_out && e.in_flight.is_some_and(|(p, _)| p == id))
+    }
+
+    /// Probe `id` was handed to the caller.
+    pub(crate) fn hand_out(&mut self, id: ProbeId) {
+        if let Some(e) = self
+            .endpoints
+            .iter_mut()
+            .find(|e| e.in_flight.is_some_and(|(p, _)| p == id))
+        {
+            e.handed_out = true;
         }
     }
 
@@ -228,6 +251,7 @@ impl HealthRun {
             self.next_id = self.next_id.saturating_add(1);
             let until = now.saturating_add(cfg.probe_timeout.saturating_add(PROBE_GRACE));
             e.in_flight = Some((id, until));
+            e.handed_out = false;
             e.next_probe_at = None;
             e.probes = e.probes.saturating_add(1);
             send(ProbeRequest {

@@ -19,7 +19,7 @@
 //!
 //! - *Initiated → Starting*: the first snapshot in a start-up status
 //!   (`toCreate`, `creating`, `pulling` after a create; `toStart`, `starting`,
-//!   `toRestart`, `restarting` either way).
+//!   `toRestart`, `restarting` either way; all of them when watching).
 //! - *running*: the snapshot says `running`. Its HTTP endpoints (port
 //!   mappings with an endpoint and a type other than `tcp`) are health-checked;
 //!   with none, the monitor is `Ready` at once.
@@ -37,13 +37,18 @@
 //! - *TimedOut*: `running` not seen within `create_timeout` / `start_timeout`
 //!   of the monitor's start. Unknown statuses and transient fetch errors
 //!   (an outage, an open breaker) keep the monitor polling until then.
+//!   When watching ([`Mode::Watch`]) the deadline is the longer of the two
+//!   until the first start-up status tells which operation is under way
+//!   (`toCreate` / `creating` / `pulling`: a create; the others: a start);
+//!   from then on it is that operation's timeout, still counted from the
+//!   monitor's start (it never moves later).
 //!
-//! The longest a monitor runs is the instance timeout plus
-//! `health.max_duration`.
+//! The longest a monitor runs is the instance timeout (when watching, the
+//! longer of the two) plus `health.max_duration`.
 //!
 //! ## Notifications
 //!
-//! | event | after a create ([`Mode::Create`]) | after a start ([`Mode::Start`]) |
+//! | event | after a create ([`Mode::Create`]) or when watching ([`Mode::Watch`]) | after a start ([`Mode::Start`]) |
 //! |---|---|---|
 //! | monitor made | – | `startup_initiated` |
 //! | `running` seen | `running` (with `data`) | `running` (progress, with `data`) |
@@ -137,6 +142,12 @@ pub enum Mode {
     Create,
     /// A start of a stopped instance (deadline `start_timeout`).
     Start,
+    /// An instance being created or started by someone else (or already
+    /// running), watched without issuing anything: the first read goes out
+    /// at once; the deadline is the longer of `create_timeout` and
+    /// `start_timeout` until a start-up status shows which operation is
+    /// under way, then that one's; notifications are those of a create.
+    Watch,
 }
 
 /// The instance being monitored and the names used in notifications.
@@ -428,6 +439,10 @@ pub struct Monitor {
     /// When to send the next fetch (`None` while one is out, or finished).
     next_poll_at: Option<Instant>,
     in_flight: Option<FetchId>,
+    /// The fetch in flight was handed to the caller by [`Monitor::poll`]
+    /// (only then can its answer arrive).
+    #[serde(default)]
+    fetch_handed_out: bool,
     /// A start was refused as "invalid state change": the next snapshot
     /// decides.
     verify_start: bool,
@@ -482,6 +497,23 @@ impl Monitor {
         Ok(m)
     }
 
+    /// Watches an instance that is already being created or started (or is
+    /// running) from `now`, without issuing anything: the first read goes
+    /// out at once. See [`Mode::Watch`] for the deadline; `exited` is taken
+    /// as "a start not picked up yet" for [`EXITED_GRACE`], as after a start.
+    ///
+    /// # Errors
+    /// A `config` value out of range.
+    pub fn for_watch(
+        config: MonitorConfig,
+        target: Target,
+        rng: Rng,
+        now: Instant,
+        now_unix: UnixTime,
+    ) -> Result<Monitor, MonitorConfigError> {
+        Monitor::new(Mode::Watch, config, target, rng, now, now_unix)
+    }
+
     fn new(
         mode: Mode,
         config: MonitorConfig,
@@ -494,6 +526,11 @@ impl Monitor {
         let timeout = match mode {
             Mode::Create => config.create_timeout,
             Mode::Start => config.start_timeout,
+            Mode::Watch => config.create_timeout.max(config.start_timeout),
+        };
+        let first_poll = match mode {
+            Mode::Watch => now,
+            Mode::Create | Mode::Start => now.saturating_add(config.gap_before_poll(1)),
         };
         Ok(Monitor {
             config,
@@ -508,8 +545,9 @@ impl Monitor {
             phases: PhaseTimes::default(),
             polls: 0,
             last_poll_at: None,
-            next_poll_at: Some(now.saturating_add(config.gap_before_poll(1))),
+            next_poll_at: Some(first_poll),
             in_flight: None,
+            fetch_handed_out: false,
             verify_start: false,
             last_status: None,
             last_fetch_error: None,
@@ -552,7 +590,8 @@ impl Monitor {
         self.start
     }
 
-    /// When the wait for `running` times out.
+    /// When the wait for `running` times out. When watching it may move
+    /// earlier once a start-up status shows the operation (never later).
     #[must_use]
     pub fn deadline(&self) -> Instant {
         self.deadline
@@ -629,7 +668,9 @@ impl Monitor {
     // ---- inputs -------------------------------------------------------------
 
     /// A snapshot of the instance answering fetch `fetch`. Returns `false`
-    /// (and ignores it) if the monitor does not wait for that fetch.
+    /// (and ignores it) if the monitor does not wait for that fetch: one it
+    /// has not handed out through [`Monitor::poll`] yet counts as not
+    /// waited for.
     pub fn on_instance(&mut self, fetch: FetchId, instance: &Instance, now: Instant) -> bool {
         if !self.take_fetch(fetch, now) {
             return false;
@@ -661,8 +702,12 @@ impl Monitor {
     /// monitor does not wait for that probe (it timed out, or the phase is
     /// over).
     pub fn on_probe_result(&mut self, probe: ProbeId, result: ProbeResult, now: Instant) -> bool {
+        // Only a probe handed out by `poll`: not one still queued, nor one
+        // the clock advance below sends (found by the `monitor` fuzz target:
+        // ids are sequential, easy to make up).
+        let waiting = self.health.as_ref().is_some_and(|h| h.is_waiting(probe));
         self.tick(now);
-        if self.outcome.is_some() {
+        if !waiting || self.outcome.is_some() {
             return false;
         }
         let Some(h) = self.health.as_mut() else {
@@ -715,7 +760,21 @@ impl Monitor {
     pub fn poll(&mut self, now: Instant) -> MonitorAction {
         self.tick(now);
         match self.outbox.pop_front() {
-            Some(a) => a,
+            Some(a) => {
+                // From now on the caller may answer it.
+                match &a {
+                    MonitorAction::FetchInstance(id) if self.in_flight == Some(*id) => {
+                        self.fetch_handed_out = true;
+                    }
+                    MonitorAction::Probe(p) => {
+                        if let Some(h) = self.health.as_mut() {
+                            h.hand_out(p.id);
+                        }
+                    }
+                    _ => {}
+                }
+                a
+            }
             None => MonitorAction::Wait(self.poll_timeout()),
         }
     }
@@ -742,6 +801,7 @@ impl Monitor {
             let id = FetchId(u64::from(self.polls));
             self.polls = self.polls.saturating_add(1);
             self.in_flight = Some(id);
+            self.fetch_handed_out = false;
             self.last_poll_at = Some(now);
             self.next_poll_at = None;
             self.outbox.push_back(MonitorAction::FetchInstance(id));
@@ -758,8 +818,11 @@ impl Monitor {
 
     /// Accepts the answer to `fetch` if it is the one out; schedules the next.
     fn take_fetch(&mut self, fetch: FetchId, now: Instant) -> bool {
+        // Only the fetch handed out by `poll`: not one still queued, nor one
+        // the clock advance below sends (found by the `monitor` fuzz target).
+        let was_out = self.in_flight == Some(fetch) && self.fetch_handed_out;
         self.tick(now);
-        if self.outcome.is_some() || self.in_flight != Some(fetch) {
+        if !was_out || self.outcome.is_some() || self.in_flight != Some(fetch) {
             return false;
         }
         self.in_flight = None;
@@ -786,6 +849,16 @@ impl Monitor {
             Mode::Start => matches!(
                 status,
                 S::ToStart | S::Starting | S::ToRestart | S::Restarting
+            ),
+            Mode::Watch => matches!(
+                status,
+                S::ToCreate
+                    | S::Creating
+                    | S::Pulling
+                    | S::ToStart
+                    | S::Starting
+                    | S::ToRestart
+                    | S::Restarting
             ),
         };
         match status {
@@ -816,6 +889,15 @@ impl Monitor {
                 if self.phase == Phase::Initiated {
                     self.phase = Phase::Starting;
                     self.phases.starting = Some(self.now);
+                    if self.mode == Mode::Watch {
+                        let creating = matches!(status, S::ToCreate | S::Creating | S::Pulling);
+                        let timeout = if creating {
+                            self.config.create_timeout
+                        } else {
+                            self.config.start_timeout
+                        };
+                        self.deadline = self.deadline.min(self.start.saturating_add(timeout));
+                    }
                 }
             }
             S::Other(_) => {}
@@ -897,7 +979,7 @@ impl Monitor {
         let elapsed = self.elapsed();
         let data = summary(instance);
         let n = match self.mode {
-            Mode::Create => Notification::running(iid, nid, elapsed, at)
+            Mode::Create | Mode::Watch => Notification::running(iid, nid, elapsed, at)
                 .with_startup_operation(self.operation(StartupStatus::Monitoring, None)),
             Mode::Start => Notification::startup_progress(
                 iid,
@@ -922,7 +1004,7 @@ impl Monitor {
         let (iid, nid) = self.ids();
         let op = self.operation(StartupStatus::HealthChecking, None);
         let n = match self.mode {
-            Mode::Create => Notification::health_check_started(iid, nid, hc, at)
+            Mode::Create | Mode::Watch => Notification::health_check_started(iid, nid, hc, at)
                 .with_elapsed(elapsed)
                 .with_startup_operation(op),
             Mode::Start => Notification::startup_progress(
@@ -971,7 +1053,7 @@ impl Monitor {
         let (iid, nid) = self.ids();
         let op = self.operation(StartupStatus::Completed, None);
         let n = match self.mode {
-            Mode::Create => {
+            Mode::Create | Mode::Watch => {
                 let hc = self.health_payload(HealthCheckStatus::Completed);
                 Notification::ready(iid, nid, hc, elapsed, at).with_startup_operation(op)
             }
@@ -1003,7 +1085,7 @@ impl Monitor {
         });
         let op = self.operation(StartupStatus::Failed, Some(error.clone()));
         let mut n = match self.mode {
-            Mode::Create => Notification::failure(iid, error, at)
+            Mode::Create | Mode::Watch => Notification::failure(iid, error, at)
                 .with_novita_instance_id(nid)
                 .with_elapsed(elapsed)
                 .with_startup_operation(op),

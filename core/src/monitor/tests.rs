@@ -68,6 +68,7 @@ impl Story {
         let m = match mode {
             Mode::Create => Monitor::for_create(config, target, Rng::new(1), Instant::ZERO, T0),
             Mode::Start => Monitor::for_start(config, target, Rng::new(1), Instant::ZERO, T0),
+            Mode::Watch => Monitor::for_watch(config, target, Rng::new(1), Instant::ZERO, T0),
         }
         .unwrap();
         let mut st = Story {
@@ -525,6 +526,34 @@ fn a_start_refused_as_invalid_state_change_is_accepted_when_already_running() {
 }
 
 #[test]
+fn a_start_refused_as_invalid_state_change_is_accepted_when_the_instance_is_starting() {
+    let mut st = Story::start();
+    st.answer(InstanceStatus::Exited, vec![]); // within the grace
+    st.now = s(7);
+    st.m.on_start_rejected_invalid_state(st.now);
+    st.drain();
+    // Someone else's start got there first: the re-read shows it starting.
+    st.answer(InstanceStatus::Starting, vec![]);
+    assert_eq!(
+        st.fetches[1].0,
+        s(10),
+        "re-read as soon as the spacing allows"
+    );
+    assert!(st.finished.is_empty());
+    assert_eq!(st.m.phase(), Phase::Starting);
+    st.answer(InstanceStatus::Running, vec![]);
+    assert!(st.outcome().is_ready());
+    assert_eq!(
+        st.statuses(),
+        vec![
+            NotificationStatus::StartupInitiated,
+            NotificationStatus::Running,
+            NotificationStatus::StartupCompleted
+        ]
+    );
+}
+
+#[test]
 fn a_start_refused_as_invalid_state_change_fails_when_the_instance_is_stopping() {
     let mut st = Story::start();
     st.answer(InstanceStatus::Exited, vec![]); // not picked up yet: within grace
@@ -658,4 +687,143 @@ fn every_notification_round_trips_and_a_monitor_round_trips_through_serde() {
     for (_, n) in &st.notes {
         assert_eq!(&Notification::from_json(&n.to_json().unwrap()).unwrap(), n);
     }
+}
+
+// ---- watching an instance someone else created or started ----------------
+
+#[test]
+fn a_watch_reads_at_once_and_a_running_instance_is_checked_and_ready() {
+    let mut st = Story::with(Mode::Watch, MonitorConfig::default());
+    assert_eq!(st.fetches.len(), 1, "the first read goes out at once");
+    assert_eq!(st.fetches[0].0, Instant::ZERO);
+    assert_eq!(
+        st.m.deadline(),
+        Instant::ZERO.saturating_add(Duration::from_mins(20)),
+        "the longer of create_timeout and start_timeout until the operation is known"
+    );
+    st.answer(InstanceStatus::Running, vec![http_port(8888)]);
+    st.answer_probe(0, ok(7));
+    assert!(st.outcome().is_ready());
+    // The notifications of an instance's life, not of a start this monitor
+    // never requested.
+    assert_eq!(
+        st.statuses(),
+        vec![
+            NotificationStatus::Running,
+            NotificationStatus::HealthChecking,
+            NotificationStatus::Ready
+        ]
+    );
+    // The second read would have come one (fast) gap after the first.
+    let mut st = Story::with(Mode::Watch, MonitorConfig::default());
+    st.answer(InstanceStatus::Starting, vec![]);
+    st.answer(InstanceStatus::Starting, vec![]);
+    assert_eq!(st.fetches[1].0, s(5));
+}
+
+#[test]
+fn a_watched_instance_that_is_creating_gets_the_create_timeout() {
+    let mut st = Story::with(Mode::Watch, MonitorConfig::default());
+    while st.finished.is_empty() {
+        st.answer(InstanceStatus::Pulling, vec![]);
+    }
+    assert_eq!(st.finished[0].0, s(20 * 60));
+    assert!(matches!(st.outcome(), Outcome::TimedOut { .. }));
+    assert_eq!(st.statuses(), vec![NotificationStatus::Timeout]);
+}
+
+#[test]
+fn a_watched_instance_that_is_starting_gets_the_start_timeout() {
+    let mut st = Story::with(Mode::Watch, MonitorConfig::default());
+    st.answer(InstanceStatus::ToStart, vec![]);
+    assert_eq!(st.m.deadline(), s(5 * 60));
+    while st.finished.is_empty() {
+        st.answer(InstanceStatus::Starting, vec![]);
+    }
+    assert_eq!(st.finished[0].0, s(5 * 60));
+    assert!(matches!(st.outcome(), Outcome::TimedOut { .. }));
+}
+
+#[test]
+fn a_watch_deadline_only_ever_moves_earlier() {
+    // A start timeout longer than the create timeout: a creating instance
+    // narrows the deadline to 20 min; a later `starting` does not widen it.
+    let config = MonitorConfig {
+        start_timeout: Duration::from_mins(40),
+        ..MonitorConfig::default()
+    };
+    let mut st = Story::with(Mode::Watch, config);
+    assert_eq!(st.m.deadline(), s(40 * 60));
+    st.answer(InstanceStatus::Creating, vec![]);
+    assert_eq!(st.m.deadline(), s(20 * 60));
+    st.answer(InstanceStatus::Starting, vec![]);
+    assert_eq!(st.m.deadline(), s(20 * 60));
+    // Unknown statuses and transient errors do not decide it.
+    let mut st = Story::with(Mode::Watch, config);
+    st.answer(InstanceStatus::Other("migrating".to_string()), vec![]);
+    assert_eq!(st.m.deadline(), s(40 * 60));
+}
+
+#[test]
+fn a_watched_instance_that_stays_exited_fails_after_the_grace_and_a_rejection_is_ignored() {
+    let mut st = Story::with(Mode::Watch, MonitorConfig::default());
+    st.m.on_start_rejected_invalid_state(st.now);
+    while st.finished.is_empty() {
+        st.answer(InstanceStatus::Exited, vec![]);
+    }
+    assert!(st.finished[0].0 >= Instant::ZERO.saturating_add(EXITED_GRACE));
+    assert!(matches!(
+        st.outcome(),
+        Outcome::Failed {
+            reason: FailReason::Exited,
+            ..
+        }
+    ));
+    assert_eq!(st.statuses(), vec![NotificationStatus::Failed]);
+}
+
+// ---- regressions found by the `monitor` fuzz target ------------------------
+
+/// fuzz `monitor`, crash-7a79228b: an answer arriving when the first poll was
+/// due was matched against the fetch the monitor issued while taking that
+/// very answer — one the caller had not been handed yet (ids are sequential,
+/// so a made-up or another monitor's `FetchId(0)` was taken as its answer).
+#[test]
+fn an_answer_to_a_fetch_not_yet_handed_out_is_ignored() {
+    let mut st = Story::create();
+    assert!(st.fetches.is_empty());
+    // 17 s in, the first poll (due at 5 s) has not been handed out yet.
+    let running = snapshot(InstanceStatus::Running, vec![]);
+    assert!(!st.m.on_instance(FetchId(0), &running, s(17)));
+    assert!(!st.m.on_fetch_error(FetchId(0), FetchError::NotFound, s(17)));
+    st.now = s(17);
+    st.drain();
+    // The fetch goes out now, and its real answer is taken.
+    assert_eq!(st.fetches, vec![(s(17), FetchId(0))]);
+    assert!(st.finished.is_empty());
+    st.answered = 0;
+    st.answer(InstanceStatus::Running, vec![]);
+    assert!(st.outcome().is_ready());
+}
+
+/// The same for probes: a result for the probe the monitor sends while
+/// taking that result (a retry of the endpoint falling due) is ignored.
+#[test]
+fn a_result_for_a_probe_not_yet_handed_out_is_ignored() {
+    let mut st = Story::create();
+    st.answer(InstanceStatus::Running, vec![http_port(8888)]);
+    assert_eq!(st.probes.len(), 1);
+    st.now += secs(1);
+    st.answer_probe(0, ProbeResult::status(503, Duration::from_millis(5)));
+    // The retry (ProbeId 1) falls due within the backoff's cap; answer it
+    // "early", at a time it is due but before it was handed out.
+    let due = st.m.poll_timeout().unwrap();
+    assert!(!st.m.on_probe_result(ProbeId(1), ok(5), due));
+    st.now = due;
+    st.drain();
+    assert_eq!(st.probes.len(), 2);
+    assert_eq!(st.probes[1].1.id, ProbeId(1));
+    assert!(st.finished.is_empty(), "the early answer did not count");
+    st.answer_probe(1, ok(5));
+    assert!(st.outcome().is_ready());
 }

@@ -1,34 +1,33 @@
 //! `novitai demo`: the project's main job over real sockets. The simulator
 //! server and a verifying webhook receiver run in-process on 127.0.0.1; the
-//! real `Novita` client picks a product, creates an instance, watches it
-//! start through injected faults, health-checks its port over HTTP, sends
-//! signed notifications through the durable webhook sender, and summarises.
-//! No API key, no network. `--live` runs the same story against the real API.
+//! real `Novita` client picks a product, creates an instance, and the core's
+//! start-up monitor ([`Novita::wait_until_ready`]) watches it start through
+//! injected faults, health-checks its port over HTTP and sends a signed
+//! notification of each phase through the durable webhook sender; then the
+//! demo rides out an outage and summarises. No API key, no network.
+//! `--live` runs the same story against the real API.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant as WallClock};
 
 use novitai_tokio::Novita;
-use novitai_tokio::core::api::instances::{CreateInstanceRequest, Instance, ListInstances};
+use novitai_tokio::core::api::instances::{CreateInstanceRequest, ListInstances};
 use novitai_tokio::core::api::products::{FALLBACK_REGIONS, ProductQuery};
 use novitai_tokio::core::config::Config;
-use novitai_tokio::core::retry::Backoff;
+use novitai_tokio::core::monitor::{MonitorConfig, Outcome};
 use novitai_tokio::core::sim::FaultPlan;
-use novitai_tokio::core::webhook::payload::StartupOperation;
-use novitai_tokio::core::webhook::{
-    Notification, NotificationStatus, Schedule, Signer, UrlPolicy, Verifier, WebhookKey,
-};
+use novitai_tokio::core::webhook::{Signer, UrlPolicy, Verifier, WebhookKey};
+use novitai_tokio::lifecycle::{WaitOptions, WebhookTarget};
 use novitai_tokio::sim_server::{SimServer, SimServerConfig, SimServerHandle};
 use novitai_tokio::webhook::{
     DeliveryOutcome, DeliveryReport, FileOutbox, SenderConfig, WebhookReceiver, WebhookSender,
 };
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use crate::common::unix_now;
 use crate::events;
 use crate::exit::CliError;
-use crate::instances::{Progress, poll_until};
 use crate::sim::fault_plan;
+use crate::wait::{View, follow, verdict, wait_error};
 
 /// How much faster than real time the simulated world runs in the demo: an
 /// instance that takes two minutes to pull and start runs in ~6 s.
@@ -81,6 +80,17 @@ fn demo_config(base_url: &str) -> Result<Config, CliError> {
         ("CACHE_ENABLED", "true"),
     ];
     Config::from_pairs(pairs).map_err(|e| CliError::Other(format!("demo config: {e}")))
+}
+
+/// The monitor in the demo: the defaults (polls at 5, 10, 15 s, then every
+/// 30 s; health probes with a 10 s timeout, 3 tries a round), in the
+/// simulator's time; a 10-minute create timeout (30 s here) so a stuck
+/// start-up ends well within the demo's limit.
+fn demo_monitor() -> MonitorConfig {
+    MonitorConfig {
+        create_timeout: novitai_tokio::core::Duration::from_mins(10),
+        ..MonitorConfig::default()
+    }
 }
 
 /// Runs the networked demo; returns the process exit code.
@@ -198,53 +208,47 @@ async fn story(a: DemoArgs) -> Result<(), CliError> {
         ..CreateInstanceRequest::default()
     };
     let id = create_reconciled(&s, &novita, &create, &name).await?;
-    let created = WallClock::now();
     s.say(format!("created instance {id}"));
-    let now = unix_now();
-    let mut sent = 0u32;
-    let note = Notification::startup_initiated(
-        &id,
-        &id,
-        StartupOperation::initiated(format!("op-{id}"), now),
-        now,
-    );
-    send(&s, &sender, &hook_url, &note, &mut sent).await;
 
-    // 6. Watch it until it runs, polling every second (sim: 20 s).
-    let progress = Progress::new(true, s.start);
-    let polled = poll_until(
-        &novita,
-        &id,
-        "running",
-        Duration::from_secs(1),
-        Duration::from_secs(40),
-        &progress,
-    )
-    .await;
-    progress.finish();
-    let running = match polled {
-        Ok(inst) => inst,
+    // 6-7. Watch it until it is ready: the core's start-up monitor reads the
+    //    instance (through the client's limiter, breaker and retries),
+    //    health-checks its HTTP port over real HTTP, and writes a
+    //    notification at each phase, delivered signed with the start-up
+    //    schedule. Its clock runs as fast as the simulator's world.
+    let scale = if sim.is_some() { TIME_SCALE } else { 1.0 };
+    let mut options = WaitOptions::default()
+        .webhook(WebhookTarget::new(sender.clone(), hook_url.clone()))
+        .instance_id(name.clone())
+        .seed(a.seed)
+        .time_scale(scale);
+    if sim.is_some() {
+        options = options.monitor(demo_monitor());
+    }
+    let view = View {
+        json: false,
+        lines: true,
+        origin: s.start,
+        scale,
+        webhooks: true,
+    };
+    let done = match follow(&novita, novita.wait_until_ready(&id, options), &view).await {
+        Ok(done) => done,
         Err(e) => {
             let _ = novita.delete_instance(&id).await;
-            return Err(e);
+            return Err(wait_error(&format!("watching instance {id}"), e));
         }
     };
-    let elapsed = created.elapsed();
-    s.say(format!(
-        "instance {id} is running after {:.1}s",
-        elapsed.as_secs_f64()
-    ));
-    let note = Notification::running(&id, &id, core_duration(elapsed), unix_now());
-    send(&s, &sender, &hook_url, &note, &mut sent).await;
-
-    // 7. Health-check its HTTP ports over real HTTP, ≤ 3 tries with backoff.
-    let healthy = health_check(&s, &running).await;
-    if healthy {
-        let mut note =
-            Notification::running(&id, &id, core_duration(created.elapsed()), unix_now());
-        note.status = NotificationStatus::Ready;
-        send(&s, &sender, &hook_url, &note, &mut sent).await;
+    for e in &done.webhook_errors {
+        s.say(format!("webhook not queued: {e}"));
     }
+    let sent = u32::try_from(done.webhooks.len()).unwrap_or(u32::MAX);
+    if let Err(e) = verdict(&done) {
+        let _ = novita.delete_instance(&id).await;
+        let _ = wait_reports(&s, &mut reports, sent).await;
+        sender.shutdown().await;
+        return Err(e);
+    }
+    let ready = done.outcome.is_ready();
 
     // 8. Ride out the simulator's outage window, if there is one ahead.
     if let Some(sim) = &sim {
@@ -269,10 +273,23 @@ async fn story(a: DemoArgs) -> Result<(), CliError> {
     println!("summary");
     println!(
         "  outcome              {}",
-        if healthy {
+        if ready {
             "instance reached running and its ports answered"
         } else {
-            "instance reached running; its ports did not answer in 3 tries"
+            "instance did not become ready"
+        }
+    );
+    println!(
+        "  start-up monitor     {} in {} polls{}",
+        match &done.outcome {
+            Outcome::Ready { elapsed } => format!("ready after {elapsed}"),
+            other => other.to_string(),
+        },
+        done.polls,
+        if sim.is_some() {
+            " (simulator time)"
+        } else {
+            ""
         }
     );
     println!("  requests sent        {}", c.requests);
@@ -415,88 +432,6 @@ where
             }
         }
     }
-}
-
-fn core_duration(d: Duration) -> novitai_tokio::core::Duration {
-    novitai_tokio::core::Duration::from_millis(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-async fn send(s: &Story, sender: &WebhookSender, url: &str, note: &Notification, sent: &mut u32) {
-    match sender.send(url, note, Schedule::node_startup()).await {
-        Ok(id) => {
-            *sent += 1;
-            s.say(format!(
-                "webhook {:?} queued as {} (signed, durable outbox)",
-                note.status,
-                id.as_str()
-            ));
-        }
-        Err(e) => s.say(format!("webhook not sent: {e}")),
-    }
-}
-
-/// GETs each HTTP port endpoint, up to 3 tries with the core's exponential
-/// backoff (1 s, 2 s) between them. `true` when every one answered 2xx.
-async fn health_check(s: &Story, inst: &Instance) -> bool {
-    let backoff = Backoff::Exponential {
-        base: novitai_tokio::core::Duration::from_secs(1),
-        factor: 2.0,
-        cap: novitai_tokio::core::Duration::from_secs(4),
-    };
-    let http = reqwest::Client::new();
-    let mut all = true;
-    let mut any = false;
-    for pm in inst
-        .port_mappings
-        .iter()
-        .filter(|p| p.kind.as_deref() == Some("http"))
-    {
-        let Some(url) = pm.endpoint.as_deref() else {
-            continue;
-        };
-        any = true;
-        let mut ok = false;
-        for tries in 1..=3u32 {
-            let answer = http
-                .get(url)
-                .timeout(Duration::from_secs(5))
-                .send()
-                .await
-                .map(|r| r.status());
-            let text = match &answer {
-                Ok(st) => st.to_string(),
-                Err(e) => format!("no answer ({e})"),
-            };
-            if answer.as_ref().is_ok_and(|st| st.is_success()) {
-                s.say(format!(
-                    "port {} health: {text} after {tries} tr{}",
-                    super_port(pm.port),
-                    if tries == 1 { "y" } else { "ies" }
-                ));
-                ok = true;
-                break;
-            }
-            if tries < 3 {
-                let wait = backoff.delay(tries);
-                s.say(format!(
-                    "port {} health: {text}; again in {wait}",
-                    super_port(pm.port)
-                ));
-                tokio::time::sleep(Duration::from_millis(wait.as_millis())).await;
-            } else {
-                s.say(format!(
-                    "port {} health: {text}; giving up after 3 tries",
-                    super_port(pm.port)
-                ));
-            }
-        }
-        all &= ok;
-    }
-    all && any
-}
-
-fn super_port(p: Option<u64>) -> String {
-    p.map_or_else(|| "?".to_owned(), |p| p.to_string())
 }
 
 /// 30 list calls at once against a limit of 20 per 2 s.

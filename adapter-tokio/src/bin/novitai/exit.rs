@@ -10,7 +10,8 @@ pub const OK: i32 = 0;
 pub const OTHER: i32 = 1;
 /// The configuration (environment, `.env`, flags) is invalid.
 pub const CONFIG: i32 = 2;
-/// The API refused the call or could not be reached.
+/// The API refused the call or could not be reached, or the instance failed
+/// to start.
 pub const API: i32 = 3;
 /// An operation did not finish in time.
 pub const TIMEOUT: i32 = 4;
@@ -21,7 +22,8 @@ Exit codes:
   0  ok
   1  other error (bad argument, invalid webhook signature, I/O)
   2  configuration error (every problem is listed; fix NOVITA_API_KEY etc. or .env)
-  3  API error (the server refused the call, or could not be reached)
+  3  API error (the server refused the call or could not be reached, or the
+     instance failed to start)
   4  timeout (an instance did not reach the wanted state in time)
 
 Configuration: NOVITA_API_KEY (required for API commands), NOVITA_API_BASE_URL,
@@ -42,6 +44,8 @@ pub enum CliError {
     },
     /// Something did not finish in time.
     Timeout(String),
+    /// The instance failed to start (the message says what to do next).
+    Failed(String),
     /// Anything else.
     Other(String),
 }
@@ -52,7 +56,7 @@ impl CliError {
         match self {
             CliError::Config(_) => CONFIG,
             CliError::Api { error, .. } if error.label() == "timeout" => TIMEOUT,
-            CliError::Api { .. } => API,
+            CliError::Api { .. } | CliError::Failed(_) => API,
             CliError::Timeout(_) => TIMEOUT,
             CliError::Other(_) => OTHER,
         }
@@ -82,7 +86,7 @@ impl fmt::Display for CliError {
                     Ok(())
                 }
             }
-            CliError::Timeout(what) => write!(f, "{what}"),
+            CliError::Timeout(what) | CliError::Failed(what) => write!(f, "{what}"),
             CliError::Other(what) => write!(f, "{what}"),
         }
     }

@@ -1,6 +1,7 @@
-//! `novitai instances list|get|create|start|stop|restart|delete|watch`, and
-//! the polling loop with live progress that `create --wait`, `watch` and the
-//! demo share.
+//! `novitai instances list|get|create|start|stop|restart|delete|watch`.
+//! `create --wait`, `start|restart --wait` and `watch` wait through the
+//! core's start-up monitor (see `wait.rs`); `stop --wait` polls until the
+//! instance has exited.
 
 use std::time::{Duration, Instant as WallClock};
 
@@ -8,13 +9,14 @@ use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 use novitai_tokio::Novita;
 use novitai_tokio::core::api::instances::{
-    CreateInstanceRequest, Instance, InstanceAck, ListInstances,
+    CreateInstanceRequest, Instance, InstanceAck, InstanceStatus, ListInstances,
 };
 use novitai_tokio::core::api::products::ProductQuery;
+use novitai_tokio::lifecycle::{WaitOutcome, Waiting};
 
 use crate::common::{Global, client, opt, print_json, table};
-use crate::events;
 use crate::exit::CliError;
+use crate::wait::{Op, View, WaitArgs, follow, result_json, verdict, wait_error};
 
 /// The instance commands.
 #[derive(Subcommand, Debug)]
@@ -30,40 +32,27 @@ pub enum InstancesCmd {
         /// The instance id.
         id: String,
     },
-    /// Create an instance; with --wait, watch it until it runs.
+    /// Create an instance; with --wait, watch it until it is ready.
     Create(CreateArgs),
-    /// Start a stopped instance; with --wait, watch it until it runs.
+    /// Start a stopped instance; with --wait, watch it until it is ready.
     Start(ActionArgs),
-    /// Stop an instance; with --wait, watch it until it has exited.
+    /// Stop an instance; with --wait, poll it until it has exited.
     Stop(ActionArgs),
-    /// Restart an instance; with --wait, watch it until it runs again.
+    /// Restart an instance; with --wait, watch it until it is ready again.
     Restart(ActionArgs),
     /// Delete an instance.
     Delete {
         /// The instance id.
         id: String,
     },
-    /// Poll an instance until it reaches a status (default running) or fails.
+    /// Watch an instance being created or started until it is ready
+    /// (running, with every HTTP endpoint healthy), failed or timed out.
     Watch {
         /// The instance id.
         id: String,
-        /// The status to wait for.
-        #[arg(long, default_value = "running")]
-        until: String,
         #[command(flatten)]
         wait: WaitArgs,
     },
-}
-
-/// How long and how often to poll.
-#[derive(clap::Args, Debug, Clone)]
-pub struct WaitArgs {
-    /// Seconds between polls (default: INSTANCE_POLL_INTERVAL).
-    #[arg(long, value_name = "SECS")]
-    pub interval: Option<f64>,
-    /// Give up after this many seconds (default: STARTUP_MAX_WAIT); exit code 4.
-    #[arg(long, value_name = "SECS")]
-    pub timeout: Option<f64>,
 }
 
 /// `instances start|stop|restart`.
@@ -71,7 +60,7 @@ pub struct WaitArgs {
 pub struct ActionArgs {
     /// The instance id.
     pub id: String,
-    /// Watch until the action has taken effect.
+    /// Wait until the action has taken effect (start / restart: ready).
     #[arg(long)]
     pub wait: bool,
     #[command(flatten)]
@@ -105,7 +94,7 @@ pub struct CreateArgs {
     /// Root filesystem, GB.
     #[arg(long, default_value_t = 60)]
     pub rootfs: u64,
-    /// Watch the new instance until it runs.
+    /// Watch the new instance until it is ready.
     #[arg(long)]
     pub wait: bool,
     #[command(flatten)]
@@ -151,14 +140,11 @@ pub async fn run(g: &Global, cmd: InstancesCmd) -> Result<(), CliError> {
                 .map_err(CliError::api(format!("deleting instance {id}")))?;
             ack_out(g, "deleted", &id, &ack)
         }
-        InstancesCmd::Watch { id, until, wait } => {
-            let inst = watch(&novita, &id, &until, &wait, !g.json).await?;
-            if g.json {
-                print_json(&inst)
-            } else {
-                println!("instance {id} is {}", inst.status.as_str());
-                Ok(())
-            }
+        InstancesCmd::Watch { id, wait } => {
+            let options = wait.options(&novita, Op::Watch)?;
+            let waiting = novita.wait_until_ready(&id, options);
+            let doing = format!("watching instance {id}");
+            finish(g, &novita, waiting, &wait, &doing, false).await
         }
     }
 }
@@ -200,51 +186,103 @@ async fn create(g: &Global, novita: &Novita, a: CreateArgs) -> Result<(), CliErr
             ));
         }
     };
+    let request = CreateInstanceRequest {
+        name: a.name,
+        product_id,
+        gpu_num: a.gpus,
+        rootfs_size: a.rootfs,
+        image_url: a.image,
+        ports: a.ports,
+        ..CreateInstanceRequest::default()
+    };
+    if a.wait {
+        let options = a.wait_args.options(novita, Op::Create)?;
+        let waiting = novita.create_and_wait(request, options);
+        return finish(
+            g,
+            novita,
+            waiting,
+            &a.wait_args,
+            "creating the instance",
+            true,
+        )
+        .await;
+    }
     let id = novita
-        .create_instance(CreateInstanceRequest {
-            name: a.name,
-            product_id,
-            gpu_num: a.gpus,
-            rootfs_size: a.rootfs,
-            image_url: a.image,
-            ports: a.ports,
-            ..CreateInstanceRequest::default()
-        })
+        .create_instance(request)
         .await
         .map_err(CliError::api("creating the instance"))?;
-    if !a.wait {
-        if g.json {
-            return print_json(&serde_json::json!({ "id": id }));
-        }
-        println!("created instance {id}");
-        println!("watch it with: novitai instances watch {id}");
-        return Ok(());
-    }
-    if !g.json {
-        println!("created instance {id}");
-    }
-    let inst = watch(novita, &id, "running", &a.wait_args, !g.json).await?;
     if g.json {
-        print_json(&inst)
-    } else {
-        print_instance(&inst);
-        Ok(())
+        return print_json(&serde_json::json!({ "id": id }));
     }
+    println!("created instance {id}");
+    println!("watch it with: novitai instances watch {id}");
+    Ok(())
+}
+
+/// Runs a wait with live progress and prints how it ended: with `--json`,
+/// the progress events and then the result, one JSON object per line;
+/// otherwise the progress lines and the instance (`table`) or one line.
+/// A wait that did not end ready is an error with its exit code.
+async fn finish(
+    g: &Global,
+    novita: &Novita,
+    waiting: Waiting,
+    wait: &WaitArgs,
+    doing: &str,
+    table: bool,
+) -> Result<(), CliError> {
+    let view = View::cli(g.json, wait.time_scale);
+    let done: WaitOutcome = follow(novita, waiting, &view)
+        .await
+        .map_err(|e| wait_error(doing, e))?;
+    if g.json {
+        println!("{}", result_json(&done));
+    }
+    let inst = verdict(&done)?;
+    if !g.json {
+        if table {
+            print_instance(inst);
+        } else {
+            println!(
+                "instance {} is ready ({})",
+                done.instance_id,
+                inst.status.as_str()
+            );
+        }
+    }
+    Ok(())
 }
 
 async fn action(g: &Global, novita: &Novita, what: &str, a: ActionArgs) -> Result<(), CliError> {
     let id = &a.id;
     let doing = format!("{what}ing instance {id}");
-    let (ack, until) = match what {
-        "start" => (novita.start_instance(id).await, "running"),
-        "stop" => (novita.stop_instance(id).await, "exited"),
-        _ => (novita.restart_instance(id).await, "running"),
+    if a.wait && what == "start" {
+        // The monitor sends the start itself (and accepts an instance that
+        // is already starting or running).
+        let options = a.wait_args.options(novita, Op::Start)?;
+        let waiting = novita.start_and_wait(id, options);
+        return finish(g, novita, waiting, &a.wait_args, &doing, false).await;
+    }
+    // Check the flags before acting.
+    let options = match (a.wait, what) {
+        (true, "restart") => Some(a.wait_args.options(novita, Op::Watch)?),
+        _ => None,
     };
-    let ack = ack.map_err(CliError::api(doing))?;
+    let ack = match what {
+        "start" => novita.start_instance(id).await,
+        "stop" => novita.stop_instance(id).await,
+        _ => novita.restart_instance(id).await,
+    }
+    .map_err(CliError::api(doing.clone()))?;
     if !a.wait {
         return ack_out(g, &format!("{what} requested for"), id, &ack);
     }
-    let inst = watch(novita, id, until, &a.wait_args, !g.json).await?;
+    if let Some(options) = options {
+        let waiting = novita.wait_until_ready(id, options);
+        return finish(g, novita, waiting, &a.wait_args, &doing, false).await;
+    }
+    let inst = wait_exited(novita, id, &a.wait_args, !g.json).await?;
     if g.json {
         print_json(&inst)
     } else {
@@ -253,172 +291,91 @@ async fn action(g: &Global, novita: &Novita, what: &str, a: ActionArgs) -> Resul
     }
 }
 
-/// Polls `id` until its status is `until`, it fails, or the timeout passes,
-/// showing status, elapsed time, retries and the breaker state. Transient
-/// poll errors (an outage, an open breaker) are shown and polled through.
-pub async fn watch(
+/// After a stop: reads `id` every `--interval` seconds (default
+/// INSTANCE_POLL_INTERVAL) until it has exited, up to `--timeout` (default
+/// STARTUP_MAX_WAIT). A stop has no start-up to monitor or endpoints to
+/// check, so this is a plain poll; transient read errors are polled through.
+async fn wait_exited(
     novita: &Novita,
     id: &str,
-    until: &str,
     wait: &WaitArgs,
     show: bool,
 ) -> Result<Instance, CliError> {
-    let interval = secs(wait.interval, novita.config().instance_poll_interval)?;
-    let timeout = secs(wait.timeout, novita.config().startup_max_wait)?;
-    let progress = Progress::new(show, WallClock::now());
-    let result = poll_until(novita, id, until, interval, timeout, &progress).await;
-    progress.finish();
-    result
-}
-
-fn secs(flag: Option<f64>, default: novitai_tokio::core::Duration) -> Result<Duration, CliError> {
-    match flag {
-        None => Ok(Duration::from_millis(default.as_millis())),
-        Some(s) if s.is_finite() && (0.05..=86_400.0).contains(&s) => {
-            Ok(Duration::from_secs_f64(s))
+    let scale = wait.time_scale.unwrap_or(1.0).clamp(1.0, 1000.0);
+    let real = |d: novitai_tokio::core::Duration| {
+        Duration::from_secs_f64(d.as_millis() as f64 / 1000.0 / scale)
+    };
+    let interval = match wait.interval {
+        Some(s) if s.is_finite() && (1.0..=300.0).contains(&s) => {
+            Duration::from_secs_f64(s / scale)
         }
-        Some(s) => Err(CliError::Other(format!(
-            "{s} seconds is not a usable interval or timeout; give a number from 0.05 to 86400"
-        ))),
-    }
-}
-
-/// The polling loop, with the progress display given.
-pub async fn poll_until(
-    novita: &Novita,
-    id: &str,
-    until: &str,
-    interval: Duration,
-    timeout: Duration,
-    progress: &Progress,
-) -> Result<Instance, CliError> {
+        Some(s) => {
+            return Err(CliError::Config(format!(
+                "  - --interval {s}: give a number of seconds from 1 to 300"
+            )));
+        }
+        None => real(novita.config().instance_poll_interval),
+    };
+    let timeout = match wait.timeout {
+        Some(s) if s.is_finite() && (1.0..=86_400.0).contains(&s) => {
+            Duration::from_secs_f64(s / scale)
+        }
+        Some(s) => {
+            return Err(CliError::Config(format!(
+                "  - --timeout {s}: give a number of seconds from 1 to 86400"
+            )));
+        }
+        None => real(novita.config().startup_max_wait),
+    };
+    let bar = show.then(|| {
+        let bar = ProgressBar::new_spinner();
+        if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} · {elapsed}") {
+            bar.set_style(style);
+        }
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar
+    });
     let start = WallClock::now();
-    let origin = progress.origin;
-    let mut last = String::new();
-    loop {
-        let polled = novita.instance(id).await;
-        let breaker = novita
-            .status()
-            .await
-            .map_or_else(|_| "?".to_owned(), |s| s.breaker.to_string());
-        match polled {
+    let mut last = String::from("unknown");
+    let result = loop {
+        match novita.instance(id).await {
+            Ok(inst) if inst.status == InstanceStatus::Exited => break Ok(inst),
             Ok(inst) => {
-                let status = inst.status.as_str().to_owned();
-                if status != last {
-                    progress.line(format!(
-                        "{:>6.1}s  instance {id} is {status}",
-                        origin.elapsed().as_secs_f64()
-                    ));
-                    last.clone_from(&status);
-                }
-                progress.update(&status, start, &breaker);
-                if status.eq_ignore_ascii_case(until) {
-                    return Ok(inst);
-                }
                 if let Some(why) = inst.failure() {
-                    return Err(CliError::Other(format!(
-                        "instance {id} failed while waiting for {until}: {why}"
+                    break Err(CliError::Failed(format!(
+                        "instance {id} failed while stopping: {why}; see `novitai instances get {id}`"
                     )));
                 }
-                if status == "removed" {
-                    return Err(CliError::Other(format!(
-                        "instance {id} was removed while waiting for {until}"
-                    )));
+                last = inst.status.as_str().to_owned();
+                if let Some(bar) = &bar {
+                    bar.set_message(format!("instance {id} is {last}"));
                 }
             }
             Err(e) if e.is_transient() => {
-                progress.line(format!(
-                    "{:>6.1}s  poll failed, polling on: {e}",
-                    origin.elapsed().as_secs_f64()
-                ));
-                progress.update(&last, start, &breaker);
+                if let Some(bar) = &bar {
+                    bar.set_message(format!("reading failed, polling on: {e}"));
+                }
             }
             Err(e) => {
-                return Err(CliError::Api {
+                break Err(CliError::Api {
                     doing: format!("watching instance {id}"),
                     error: e,
                 });
             }
         }
         if start.elapsed() + interval > timeout {
-            return Err(CliError::Timeout(format!(
-                "instance {id} did not reach {until} within {:.0}s (last status: {}); \
-                 watch it longer with `novitai instances watch {id} --timeout SECS`",
-                timeout.as_secs_f64(),
-                if last.is_empty() { "unknown" } else { &last }
+            break Err(CliError::Timeout(format!(
+                "instance {id} had not exited after {:.0}s (last status: {last}); check it \
+                 with `novitai instances get {id}`",
+                timeout.as_secs_f64() * scale
             )));
         }
-        progress.tick_for(interval).await;
+        tokio::time::sleep(interval).await;
+    };
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
     }
-}
-
-/// A spinner on stderr (hidden when stderr is not a terminal) plus status
-/// lines on stdout.
-pub struct Progress {
-    bar: Option<ProgressBar>,
-    lines: bool,
-    /// Status lines are stamped with the time since this.
-    origin: WallClock,
-}
-
-impl Progress {
-    /// `show`: print status lines (stamped with the time since `origin`)
-    /// and the spinner.
-    pub fn new(show: bool, origin: WallClock) -> Progress {
-        let bar = show.then(|| {
-            let bar = ProgressBar::new_spinner();
-            if let Ok(style) = ProgressStyle::with_template("{spinner} {msg}") {
-                bar.set_style(style);
-            }
-            bar
-        });
-        Progress {
-            bar,
-            lines: show,
-            origin,
-        }
-    }
-
-    /// Prints a line above the spinner.
-    pub fn line(&self, text: String) {
-        if !self.lines {
-            return;
-        }
-        match &self.bar {
-            Some(bar) => bar.suspend(|| println!("{text}")),
-            None => println!("{text}"),
-        }
-    }
-
-    fn update(&self, status: &str, start: WallClock, breaker: &str) {
-        if let Some(bar) = &self.bar {
-            let c = events::counts();
-            bar.set_message(format!(
-                "{status} · {:.0}s · {} requests · {} retries · breaker {breaker}",
-                start.elapsed().as_secs_f64(),
-                c.requests,
-                c.retries
-            ));
-        }
-    }
-
-    async fn tick_for(&self, d: Duration) {
-        let end = tokio::time::Instant::now() + d;
-        while tokio::time::Instant::now() < end {
-            if let Some(bar) = &self.bar {
-                bar.tick();
-            }
-            let step = Duration::from_millis(100).min(end - tokio::time::Instant::now());
-            tokio::time::sleep(step).await;
-        }
-    }
-
-    /// Removes the spinner.
-    pub fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-    }
+    result
 }
 
 fn print_instances(list: &[Instance]) {

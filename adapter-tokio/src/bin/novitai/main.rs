@@ -15,6 +15,7 @@ mod exit;
 mod instances;
 mod sim;
 mod virtual_demo;
+mod wait;
 mod webhook;
 
 use clap::{Parser, Subcommand};

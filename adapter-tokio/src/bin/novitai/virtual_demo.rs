@@ -1,21 +1,27 @@
 //! `novitai demo --virtual`: the whole client against the embedded simulator
 //! in virtual time — no sockets, no clock, finishes in well under a second
-//! and replays exactly from its seed.
+//! and replays exactly from its seed. The new instance is watched by the
+//! core's start-up [`Monitor`], driven here in virtual time: its reads go
+//! through the engine, its probes to the simulator's endpoints, its
+//! notifications are signed and verified.
 
 use std::time::Instant as WallClock;
 
 use novitai_core::api::clusters::ListClusters;
 use novitai_core::api::instances::{
-    CreateInstance, CreateInstanceRequest, DeleteInstance, GetInstance, Instance, ListInstances,
+    CreateInstance, CreateInstanceRequest, DeleteInstance, GetInstance, ListInstances,
 };
 use novitai_core::api::products::{FALLBACK_REGIONS, ListProducts, ProductQuery, choose_product};
 use novitai_core::api::{ApiContext, Endpoint};
 use novitai_core::engine::{Completion, Engine, EngineConfig, Event, RequestOptions};
 use novitai_core::error::Error;
+use novitai_core::monitor::{
+    FetchError, Monitor, MonitorAction, MonitorConfig, Outcome, ProbeResult, Target,
+};
+use novitai_core::retry::TransportErrorKind;
 use novitai_core::sim::{EndpointProbe, FaultPlan, NetEvent, SimConfig, Simulator, VirtualNet};
-use novitai_core::webhook::payload::StartupOperation;
-use novitai_core::webhook::{Notification, NotificationStatus, Signer, Verifier, WebhookKey};
-use novitai_core::{Duration, Instant, UnixTime};
+use novitai_core::webhook::{Notification, Signer, Verifier, WebhookKey};
+use novitai_core::{Duration, Instant, Rng, UnixTime};
 
 /// What the demo counted.
 #[derive(Default)]
@@ -248,89 +254,24 @@ pub fn run(seed: u64, faults: &str, verbose: bool) -> i32 {
     };
     let created_at = d.net.now();
     d.say(format!("created instance {instance_id}"));
-    let now = d.unix_now();
-    let note = Notification::startup_initiated(
-        &instance_id,
-        &instance_id,
-        StartupOperation::initiated(format!("op-{instance_id}"), now),
-        now,
-    );
-    deliver(&mut d, &signer, &verifier, note);
 
-    // 3. Watch it until it runs, polling every 10 s; meanwhile a burst of
-    //    list calls shows the limiter and, in the outage window, the breaker.
-    let mut last_status = String::new();
-    let mut running: Option<Instance> = None;
-    let mut burst_done = false;
-    while d.net.now() < created_at + Duration::from_mins(20) {
-        match d.call(GetInstance::new(&instance_id)) {
-            Ok(inst) => {
-                let status = inst.status.as_str().to_owned();
-                if status != last_status {
-                    d.say(format!("instance {instance_id} is {status}"));
-                    last_status = status;
-                }
-                if let Some(why) = inst.failure() {
-                    d.say(format!("start-up failed: {why}"));
-                    break;
-                }
-                if last_status == "running" {
-                    running = Some(inst);
-                    break;
-                }
-            }
-            Err(e) => d.say(format!("poll failed, will poll again: {e}")),
+    // 3. Watch it with the core's start-up monitor (reads at 5, 10, 15 s,
+    //    then every 30 s; its HTTP port probed until healthy; a signed
+    //    notification at each phase). Meanwhile, 20 s in, a burst of list
+    //    calls shows the limiter, and the outage window the breaker.
+    let outcome = match watch(&mut d, &instance_id, seed, created_at, &signer, &verifier) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 1;
         }
-        if !burst_done && d.net.now() >= created_at + Duration::from_secs(20) {
-            burst_done = true;
-            burst(&mut d);
-        }
-        d.sleep(Duration::from_secs(10));
-    }
+    };
 
-    // 4. Health-check its HTTP ports, then notify "ready".
-    if let Some(inst) = &running {
-        let elapsed = d.net.now() - created_at;
-        let note = Notification::running(&instance_id, &inst.id, elapsed, d.unix_now());
-        deliver(&mut d, &signer, &verifier, note);
-        for pm in inst
-            .port_mappings
-            .iter()
-            .filter(|p| p.kind.as_deref() == Some("http"))
-        {
-            let Some(port) = pm.port.and_then(|p| u16::try_from(p).ok()) else {
-                continue;
-            };
-            let mut tries = 0;
-            loop {
-                tries += 1;
-                let now = d.net.now();
-                let probe = d.net.sim.probe_endpoint(&instance_id, port, now);
-                if probe == EndpointProbe::Ready || tries >= 6 {
-                    d.say(format!(
-                        "port {port} ({}) health: {probe:?} after {tries} probe(s)",
-                        pm.endpoint.as_deref().unwrap_or("-")
-                    ));
-                    break;
-                }
-                d.sleep(Duration::from_secs(5));
-            }
-        }
-        let mut note = Notification::running(
-            &instance_id,
-            &inst.id,
-            d.net.now() - created_at,
-            d.unix_now(),
-        );
-        note.status = NotificationStatus::Ready;
-        deliver(&mut d, &signer, &verifier, note);
-    }
-
-    // 5. Keep watching the fleet through the simulator's outage window: the
+    // 4. Keep watching the fleet through the simulator's outage window: the
     //    breaker opens, callers fail fast, a probe later closes it again.
     watch_fleet(&mut d, Duration::from_mins(3));
 
-    // 6. Clusters again: answered from the cache, nothing sent.
+    // 5. Clusters again: answered from the cache, nothing sent.
     let cached_before = d.tally.from_cache;
     if let Ok(c) = d.call(ListClusters) {
         let how = if d.tally.from_cache > cached_before {
@@ -341,14 +282,109 @@ pub fn run(seed: u64, faults: &str, verbose: bool) -> i32 {
         d.say(format!("clusters again: {} ({how})", c.len()));
     }
 
-    // 7. Clean up.
+    // 6. Clean up.
     match d.call(DeleteInstance::new(&instance_id)) {
         Ok(_) => d.say(format!("deleted instance {instance_id}")),
         Err(e) => d.say(format!("delete failed: {e}")),
     }
 
-    summary(&d, wall, running.is_some());
-    if running.is_some() { 0 } else { 4 }
+    summary(&d, wall, &outcome);
+    match outcome {
+        Outcome::Ready { .. } => 0,
+        Outcome::TimedOut { .. } => 4,
+        Outcome::Failed { .. } => 3,
+    }
+}
+
+/// Drives a start-up [`Monitor`] for `instance_id` in virtual time until it
+/// finishes: each read is a `GetInstance` through the engine, each probe the
+/// simulator's answer for that port, each notification signed and verified.
+fn watch(
+    d: &mut Demo,
+    instance_id: &str,
+    seed: u64,
+    created_at: Instant,
+    signer: &Signer,
+    verifier: &Verifier,
+) -> Result<Outcome, String> {
+    let mut monitor = Monitor::for_create(
+        MonitorConfig::default(),
+        Target::new(instance_id).instance_id("novitai-demo"),
+        Rng::new(seed ^ 0x006d_6f6e_6974_6f72),
+        created_at,
+        d.unix_now(),
+    )
+    .map_err(|e| e.to_string())?;
+    let burst_at = created_at + Duration::from_secs(20);
+    let mut burst_done = false;
+    let mut last_status = String::new();
+    loop {
+        let now = d.net.now();
+        match monitor.poll(now) {
+            MonitorAction::FetchInstance(fetch) => {
+                let read = d.call(GetInstance::new(instance_id));
+                let now = d.net.now();
+                match read {
+                    Ok(inst) => {
+                        let status = inst.status.as_str().to_owned();
+                        if status != last_status {
+                            d.say(format!("instance {instance_id} is {status}"));
+                            last_status = status;
+                        }
+                        monitor.on_instance(fetch, &inst, now);
+                    }
+                    Err(e) => {
+                        let e = FetchError::from_error(&e);
+                        if let FetchError::Transient(why) = &e {
+                            d.say(format!("read failed, the monitor polls on: {why}"));
+                        }
+                        monitor.on_fetch_error(fetch, e, now);
+                    }
+                }
+            }
+            MonitorAction::Probe(p) => {
+                let now = d.net.now();
+                let rt = Duration::from_millis(20);
+                let result = match d.net.sim.probe_endpoint(instance_id, p.port, now) {
+                    EndpointProbe::Ready => ProbeResult::status(200, rt),
+                    EndpointProbe::WarmingUp => ProbeResult::status(503, rt),
+                    EndpointProbe::Unknown => ProbeResult::status(404, rt),
+                    EndpointProbe::Down => {
+                        ProbeResult::transport(TransportErrorKind::ConnectionRefused, rt)
+                    }
+                };
+                d.say(format!(
+                    "port {} ({}) health: {}",
+                    p.port, p.url, result.outcome
+                ));
+                monitor.on_probe_result(p.id, result, now);
+            }
+            MonitorAction::Notify(n) => deliver(d, signer, verifier, *n),
+            MonitorAction::Finished(outcome) => {
+                d.say(match &outcome {
+                    Outcome::Ready { elapsed } => {
+                        format!("instance {instance_id} is ready after {elapsed}")
+                    }
+                    other => format!("start-up monitor gave up: {other}"),
+                });
+                return Ok(outcome);
+            }
+            MonitorAction::Wait(at) => {
+                if !burst_done && now >= burst_at {
+                    burst_done = true;
+                    burst(d);
+                    continue;
+                }
+                let Some(mut at) = at else {
+                    return Err("the start-up monitor waits for nothing".to_owned());
+                };
+                if !burst_done {
+                    at = at.min(burst_at);
+                }
+                d.sleep(at.saturating_duration_since(now));
+            }
+        }
+    }
 }
 
 /// 120 list calls at once: the client limiter (100 per 60 s) makes the rest wait.
@@ -468,17 +504,17 @@ fn fail(d: &Demo, what: &str, e: &Error) -> i32 {
     if e.label() == "timeout" { 4 } else { 3 }
 }
 
-fn summary(d: &Demo, wall: WallClock, ok: bool) {
+fn summary(d: &Demo, wall: WallClock, outcome: &Outcome) {
     let t = &d.tally;
     let stats = d.net.sim.stats();
     println!();
     println!("summary");
     println!(
         "  outcome              {}",
-        if ok {
-            "instance reached running and its ports answered"
+        if outcome.is_ready() {
+            "instance reached running and its ports answered".to_owned()
         } else {
-            "instance did not become ready"
+            format!("instance did not become ready: {outcome}")
         }
     );
     println!("  requests sent        {}", t.sent);
