@@ -85,7 +85,7 @@ fn the_closed_fast_path_allocates_nothing() {
 #[test]
 fn adopting_trips_seen_elsewhere_allocates_nothing() {
     let mut b = CircuitBreaker::new(BreakerConfig::default()).unwrap();
-    let mut adopt = |b: &mut CircuitBreaker, start: u64, n: u64| {
+    let adopt = |b: &mut CircuitBreaker, start: u64, n: u64| {
         let mut changes = 0u32;
         for i in 0..n {
             let now = Instant::from_millis(start + i * 1_000);
