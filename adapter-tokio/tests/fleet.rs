@@ -506,21 +506,234 @@ fn a_published_trip_is_seen_by_another_worker_and_never_shortened() {
         assert!(a.publish("novita", Duration::from_secs(60)).await.unwrap());
         let left = b.remaining("novita").await.expect("b sees the trip");
         assert!(
-            left > Duration::from_secs(50) && left <= Duration::from_secs(60),
+            // Rounded up by at most 1 ms (PTTL is whole milliseconds).
+            left > Duration::from_secs(50) && left <= Duration::from_millis(60_001),
             "{left:?}"
         );
         // A shorter trip does not cut the longer one short.
         assert!(!b.publish("novita", Duration::from_secs(1)).await.unwrap());
         assert!(a.remaining("novita").await.unwrap() > Duration::from_secs(50));
         assert_eq!(a.remaining("other").await, None);
-        // Redis down: no published trip, the local breaker alone decides.
-        let down = SharedTrip::new(
-            &format!("redis://127.0.0.1:{}/", closed_port()),
-            &o,
+    });
+}
+
+#[test]
+fn redis_down_reads_as_no_trip_or_as_a_trip_as_configured() {
+    use novitai_tokio::fleet::SharedTrip;
+    let rt = runtime();
+    rt.block_on(async {
+        let url = format!("redis://127.0.0.1:{}/", closed_port());
+        let fallback = SharedTrip::new(
+            &url,
+            &FleetOptions {
+                fail_mode: FailMode::FallbackLocal,
+                ..opts("tripdown")
+            },
             Duration::ZERO,
         )
         .unwrap();
-        let r = tokio::time::timeout(Duration::from_secs(10), down.remaining("novita")).await;
-        assert_eq!(r.expect("hung"), None);
+        let r = tokio::time::timeout(Duration::from_secs(10), fallback.remaining("novita"));
+        assert_eq!(
+            r.await.expect("hung"),
+            None,
+            "fallback: the local breaker decides"
+        );
+        let closed = SharedTrip::new(
+            &url,
+            &FleetOptions {
+                fail_mode: FailMode::Closed,
+                command_timeout: Duration::from_millis(200),
+                ..opts("tripdown")
+            },
+            Duration::from_millis(100),
+        )
+        .unwrap();
+        let r = tokio::time::timeout(Duration::from_secs(10), closed.remaining("novita"));
+        let held = r.await.expect("hung").expect("fail closed: held open");
+        assert!(
+            held > Duration::ZERO && held <= Duration::from_millis(301),
+            "held for the poll interval + the command timeout: {held:?}"
+        );
+        // Publishing fails fast, as an error.
+        let p = tokio::time::timeout(
+            Duration::from_secs(10),
+            closed.publish("novita", Duration::from_secs(5)),
+        );
+        assert!(matches!(
+            p.await.expect("hung"),
+            Err(FleetError::Unavailable(_))
+        ));
+    });
+}
+
+// ------------------------------------------------- breaker shared by drivers
+
+#[derive(Clone, Default)]
+struct Api {
+    failing: Arc<AtomicBool>,
+    /// Requests that reached the server, per worker path.
+    hits_a: Arc<AtomicU64>,
+    hits_b: Arc<AtomicU64>,
+}
+
+async fn api_a(State(api): State<Api>) -> (StatusCode, &'static str) {
+    api.hits_a.fetch_add(1, Ordering::SeqCst);
+    api_answer(&api)
+}
+
+async fn api_b(State(api): State<Api>) -> (StatusCode, &'static str) {
+    api.hits_b.fetch_add(1, Ordering::SeqCst);
+    api_answer(&api)
+}
+
+fn api_answer(api: &Api) -> (StatusCode, &'static str) {
+    if api.failing.load(Ordering::SeqCst) {
+        (StatusCode::SERVICE_UNAVAILABLE, "{}")
+    } else {
+        (StatusCode::OK, "{}")
+    }
+}
+
+/// Waits (polling every 20 ms) until `check` holds, for at most `bound`.
+async fn eventually<F, Fut>(what: &str, bound: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + bound;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {bound:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Two separate drivers on one Redis: A sees 5xx and trips; B, which has
+/// seen only successes, holds its next request as breaker-open once it has
+/// polled the shared trip (every 100 ms), sends nothing meanwhile, and after
+/// the 2 s open time probes the (now healthy) server and closes again.
+#[test]
+fn a_trip_in_one_driver_holds_another_driver_open_and_it_recovers_after() {
+    use novitai_tokio::core::breaker::{OpenDuration, State as Breaker};
+    use novitai_tokio::core::engine::{Completion, EngineConfig, RequestOptions};
+    use novitai_tokio::core::http::{HttpRequest, Method};
+    use novitai_tokio::fleet::SharedTrip;
+    use novitai_tokio::{Driver, DriverOptions};
+
+    let rt = runtime();
+    rt.block_on(async {
+        let api = Api::default();
+        let app = Router::new()
+            .route("/v1/a", axum::routing::get(api_a))
+            .route("/v1/b", axum::routing::get(api_b))
+            .with_state(api.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+        let open_for = Duration::from_secs(2);
+        let poll = Duration::from_millis(100);
+        let mut engine = EngineConfig::default();
+        engine.retry.max_attempts = 1;
+        engine.breaker.open_duration = OpenDuration::Fixed(
+            novitai_tokio::core::Duration::from_millis(open_for.as_millis() as u64),
+        );
+        let o = opts("drivers");
+        let driver = |seed: u64| {
+            let share = SharedTrip::new(&redis_url(), &o, poll).unwrap();
+            Driver::spawn(
+                engine.clone(),
+                DriverOptions {
+                    base_url: base.clone(),
+                    seed: Some(seed),
+                    breaker_share: Some(Arc::new(share)),
+                    ..DriverOptions::default()
+                },
+            )
+            .unwrap()
+        };
+        let a = driver(1);
+        let b = driver(2);
+        let get = |path: &str, n: u32| HttpRequest::new(Method::Get, format!("{path}?n={n}"));
+
+        // B is healthy: a success, breaker closed.
+        let c = b
+            .send(get("/v1/b", 0), RequestOptions::new())
+            .await
+            .unwrap();
+        assert!(c.outcome.is_success(), "{c:?}");
+
+        // The outage: A sees five 503s and trips (5 consecutive failures).
+        api.failing.store(true, Ordering::SeqCst);
+        for n in 0..5 {
+            let c = a
+                .send(get("/v1/a", n), RequestOptions::new())
+                .await
+                .unwrap();
+            assert!(!c.outcome.is_success());
+        }
+        let sa = a.status().await.unwrap();
+        assert_eq!(sa.breaker, Breaker::Open);
+        // The server is fine again; only the shared trip holds B back.
+        api.failing.store(false, Ordering::SeqCst);
+
+        // A published its trip.
+        let watcher = SharedTrip::new(&redis_url(), &o, Duration::ZERO).unwrap();
+        eventually("A's trip in Redis", Duration::from_secs(5), || async {
+            watcher.remaining("novita").await.is_some()
+        })
+        .await;
+
+        // B adopts it within its poll interval (bounded generously here).
+        eventually("B to adopt A's trip", Duration::from_secs(5), || async {
+            b.status().await.unwrap().breaker == Breaker::Open
+        })
+        .await;
+        let hits_b = api.hits_b.load(Ordering::SeqCst);
+        let c = b
+            .send(get("/v1/b", 1), RequestOptions::new())
+            .await
+            .unwrap();
+        let Completion::BreakerOpen { until } = c.outcome else {
+            panic!("B sent its request during A's trip: {c:?}")
+        };
+        assert_eq!(Some(until), b.status().await.unwrap().breaker_open_until);
+        assert_eq!(
+            api.hits_b.load(Ordering::SeqCst),
+            hits_b,
+            "nothing reached the server from B while open"
+        );
+
+        // After the open time, B probes the healthy server and closes.
+        let mut n = 2;
+        eventually("B to probe and close", Duration::from_secs(20), || {
+            n += 1;
+            let b = b.clone();
+            let req = get("/v1/b", n);
+            async move {
+                let _ = b.send(req, RequestOptions::new()).await.unwrap();
+                b.status().await.unwrap().breaker == Breaker::Closed
+            }
+        })
+        .await;
+        assert!(
+            api.hits_b.load(Ordering::SeqCst) >= hits_b + 3,
+            "three probes"
+        );
+        // A recovers the same way.
+        eventually("A to probe and close", Duration::from_secs(20), || {
+            n += 1;
+            let a = a.clone();
+            let req = get("/v1/a", n);
+            async move {
+                let _ = a.send(req, RequestOptions::new()).await.unwrap();
+                a.status().await.unwrap().breaker == Breaker::Closed
+            }
+        })
+        .await;
+        a.shutdown().await;
+        b.shutdown().await;
     });
 }
