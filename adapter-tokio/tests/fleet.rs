@@ -20,6 +20,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
 
 fn redis_url() -> String {
     std::env::var("REDIS_URL").expect(
@@ -340,110 +341,255 @@ fn sender_config(outbox: Arc<RedisOutbox>) -> SenderConfig {
     cfg
 }
 
-#[derive(Clone)]
-struct Rx {
-    accept: Arc<AtomicBool>,
-    seen: Arc<Mutex<Vec<String>>>,
+const ENV_CHILD_PREFIX: &str = "NOVITAI_FLEET_CHILD_PREFIX";
+const ENV_CHILD_URL: &str = "NOVITAI_FLEET_CHILD_URL";
+/// Notifications the child worker queues.
+const KILL_N: u32 = 12;
+/// The child's lease: after its death, the survivor adopts within this.
+const KILL_LEASE: Duration = Duration::from_millis(1000);
+const KILL_BOUND: Duration = Duration::from_secs(60);
+
+/// One second between attempts, 31 attempts: far more than the test needs.
+fn kill_schedule() -> Schedule {
+    Schedule::new(
+        vec![CoreDuration::from_secs(1); 30],
+        Jitter::None,
+        CoreDuration::ZERO,
+    )
+    .unwrap()
 }
 
-async fn receive(State(rx): State<Rx>, headers: HeaderMap) -> StatusCode {
-    let id = headers
-        .get("webhook-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    if rx.accept.load(Ordering::SeqCst) {
-        rx.seen.lock().unwrap().push(id);
-        StatusCode::NO_CONTENT
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
+/// The child worker: not a test on its own (ignored, and a no-op without
+/// its environment); `a_worker_killed_mid_delivery_loses_nothing` runs this
+/// binary again with `--ignored --exact child_redis_worker`.
+#[test]
+#[ignore = "run by a_worker_killed_mid_delivery_loses_nothing as a child process"]
+fn child_redis_worker() {
+    let (Ok(prefix), Ok(url)) = (
+        std::env::var(ENV_CHILD_PREFIX),
+        std::env::var(ENV_CHILD_URL),
+    ) else {
+        return;
+    };
+    let rt = runtime();
+    rt.block_on(async move {
+        let outbox = Arc::new(
+            RedisOutbox::new(&redis_url(), &prefix, "worker-child")
+                .unwrap()
+                .with_lease(KILL_LEASE),
+        );
+        let (sender, mut reports) = WebhookSender::new(sender_config(Arc::clone(&outbox)))
+            .await
+            .unwrap();
+        let _renew = spawn_reclaimer(Arc::clone(&outbox), sender.clone(), KILL_LEASE / 5);
+        for n in 0..KILL_N {
+            let note = Notification::new(
+                format!("inst-{n}"),
+                NotificationStatus::Running,
+                novitai_tokio::webhook::receiver::unix_now(),
+            );
+            sender.send(&url, &note, kill_schedule()).await.unwrap();
+        }
+        println!("ENQUEUED");
+        // Deliver until killed.
+        while let Some(r) = reports.recv().await {
+            println!("REPORT {} {:?}", r.id, r.outcome);
+        }
+    });
+}
+
+/// The receiver: verifies each webhook, dedupes on webhook-id, and answers
+/// 503 to odd-numbered notifications until told otherwise.
+#[derive(Default)]
+struct Rx {
+    open: AtomicBool,
+    /// Every attempt: (instance, webhook-id, status answered).
+    attempts: Mutex<Vec<(String, String, u16)>>,
+    /// webhook-ids accepted (first delivery of each; repeats are acknowledged
+    /// and dropped).
+    delivered: Mutex<HashSet<String>>,
+    duplicates: AtomicU64,
+    bad: AtomicU64,
+}
+
+impl Rx {
+    fn instances_seen(&self) -> usize {
+        let a = self.attempts.lock().unwrap();
+        a.iter().map(|(i, _, _)| i).collect::<HashSet<_>>().len()
     }
 }
 
-/// Worker A queues ten notifications; the receiver answers 503 until A is
-/// killed (its sender stopped mid-schedule, its lease renewals aborted).
-/// Worker B, started on the same Redis, adopts them once A's leases expire
-/// and delivers every one, each with the webhook-id A gave it.
+async fn receive(
+    State(rx): State<Arc<Rx>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> StatusCode {
+    use novitai_tokio::webhook::receiver::{unix_now, verify_request};
+    let verifier =
+        novitai_tokio::core::webhook::Verifier::new(WebhookKey::from_whsec(SECRET).unwrap());
+    let Ok(ok) = verify_request(&verifier, &headers, &body, unix_now()) else {
+        rx.bad.fetch_add(1, Ordering::SeqCst);
+        return StatusCode::UNAUTHORIZED;
+    };
+    let note: Notification = serde_json::from_slice(&body).unwrap();
+    let n: u32 = note
+        .instance_id
+        .trim_start_matches("inst-")
+        .parse()
+        .unwrap();
+    let id = ok.id.to_owned();
+    let status = if n % 2 == 1 && !rx.open.load(Ordering::SeqCst) {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        if !rx.delivered.lock().unwrap().insert(id.clone()) {
+            rx.duplicates.fetch_add(1, Ordering::SeqCst);
+        }
+        StatusCode::NO_CONTENT
+    };
+    rx.attempts
+        .lock()
+        .unwrap()
+        .push((note.instance_id, id, status.as_u16()));
+    status
+}
+
+async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + KILL_BOUND;
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A worker process killed with SIGKILL mid-schedule loses nothing.
+///
+/// The child (this binary again) queues twelve notifications into the
+/// RedisOutbox and delivers them, renewing its leases; the receiver accepts
+/// the even-numbered ones and answers 503 to the odd ones, so when every
+/// notification has had an attempt and the parent kills the child, every odd
+/// one is certainly mid-schedule. They are still in Redis; a second worker
+/// adopts them once the dead worker's leases expire and delivers each with
+/// the webhook-id the child gave it. The receiver dedupes on webhook-id and
+/// sees every notification.
 #[test]
 fn a_worker_killed_mid_delivery_loses_nothing() {
     let rt = runtime();
     rt.block_on(async {
-        let rx = Rx {
-            accept: Arc::new(AtomicBool::new(false)),
-            seen: Arc::new(Mutex::new(Vec::new())),
-        };
+        let rx = Arc::new(Rx::default());
         let app = Router::new()
             .route("/hook", post(receive))
-            .with_state(rx.clone());
+            .with_state(Arc::clone(&rx));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-
         let p = prefix("kill");
-        let lease = Duration::from_millis(800);
-        let schedule = Schedule::new(
-            vec![CoreDuration::from_secs(1); 30],
-            Jitter::None,
-            CoreDuration::ZERO,
-        )
-        .unwrap();
-        let oa = Arc::new(
-            RedisOutbox::new(&redis_url(), &p, "worker-a")
-                .unwrap()
-                .with_lease(lease),
-        );
-        let (a, _a_reports) = WebhookSender::new(sender_config(Arc::clone(&oa)))
-            .await
-            .unwrap();
-        let a_renew = spawn_reclaimer(Arc::clone(&oa), a.clone(), Duration::from_millis(200));
-        let mut ids = HashSet::new();
-        for i in 0..10 {
-            let n = Notification::new(
-                format!("inst_{i}"),
-                NotificationStatus::Running,
-                novitai_tokio::core::UnixTime::from_secs(1_700_000_000),
-            );
-            ids.insert(
-                a.send(&url, &n, schedule.clone())
-                    .await
-                    .unwrap()
-                    .as_str()
-                    .to_owned(),
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(oa.len().unwrap(), 10);
-        // Kill A: stop renewing its leases, abandon its attempts.
-        a_renew.abort();
-        a.shutdown().await;
-        drop(a);
-        rx.accept.store(true, Ordering::SeqCst);
 
-        let ob = Arc::new(
-            RedisOutbox::new(&redis_url(), &p, "worker-b")
+        // 1. The child worker queues every notification and starts delivering.
+        let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--ignored",
+                "--exact",
+                "child_redis_worker",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("REDIS_URL", redis_url())
+            .env(ENV_CHILD_PREFIX, &p)
+            .env(ENV_CHILD_URL, &url)
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        tokio::time::timeout(KILL_BOUND, async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                // The harness prints `test child_redis_worker ... ` before it.
+                if line.ends_with("ENQUEUED") {
+                    return;
+                }
+            }
+            panic!("the child exited before enqueuing");
+        })
+        .await
+        .expect("the child enqueues within the bound");
+
+        // 2. Once every notification had an attempt, SIGKILL it mid-schedule.
+        wait_for("a first attempt of every notification", || {
+            rx.instances_seen() == KILL_N as usize
+        })
+        .await;
+        child.start_kill().unwrap(); // SIGKILL on unix
+        let status = child.wait().await.unwrap();
+        assert!(!status.success(), "the child was killed: {status:?}");
+        let before_kill = rx.attempts.lock().unwrap().len();
+
+        // 3. Every odd-numbered notification is still pending in Redis.
+        let survivor = Arc::new(
+            RedisOutbox::new(&redis_url(), &p, "worker-survivor")
                 .unwrap()
-                .with_lease(lease),
+                .with_lease(KILL_LEASE),
         );
-        let (b, mut b_reports) = WebhookSender::new(sender_config(Arc::clone(&ob)))
+        let left = survivor.len().unwrap();
+        assert!(
+            left >= u64::from(KILL_N / 2),
+            "only {left} records left in Redis; the odd ones are {}",
+            KILL_N / 2
+        );
+
+        // 4. A second worker adopts the dead one's deliveries once its leases
+        // expire, and finishes every one.
+        rx.open.store(true, Ordering::SeqCst);
+        let (b, mut reports) = WebhookSender::new(sender_config(Arc::clone(&survivor)))
             .await
             .unwrap();
-        let b_reclaim = spawn_reclaimer(Arc::clone(&ob), b.clone(), Duration::from_millis(200));
-        let mut delivered = HashSet::new();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        while delivered.len() < ids.len() {
-            let r = tokio::time::timeout_at(deadline, b_reports.recv())
+        let reclaim = spawn_reclaimer(Arc::clone(&survivor), b.clone(), KILL_LEASE / 5);
+        for _ in 0..left {
+            let r = tokio::time::timeout(KILL_BOUND, reports.recv())
                 .await
-                .expect("B did not finish in 60 s")
+                .expect("a report within the bound")
                 .unwrap();
             assert_eq!(r.outcome, DeliveryOutcome::Delivered, "{r:?}");
-            delivered.insert(r.id.as_str().to_owned());
         }
-        b_reclaim.abort();
-        assert_eq!(delivered, ids);
-        let seen: HashSet<String> = rx.seen.lock().unwrap().iter().cloned().collect();
-        assert_eq!(seen, ids, "the receiver saw each webhook-id A assigned");
-        assert!(ob.is_empty().unwrap(), "nothing left in the outbox");
+        reclaim.abort();
         b.shutdown().await;
+        assert!(survivor.is_empty().unwrap(), "nothing left in the outbox");
+
+        // 5. What the receiver saw: every notification, under one id each.
+        assert_eq!(rx.bad.load(Ordering::SeqCst), 0, "a webhook failed verification");
+        let attempts = rx.attempts.lock().unwrap().clone();
+        let mut ids_per_instance: std::collections::HashMap<&str, HashSet<&str>> =
+            std::collections::HashMap::new();
+        for (inst, id, _) in &attempts {
+            ids_per_instance.entry(inst).or_default().insert(id);
+        }
+        assert_eq!(ids_per_instance.len(), KILL_N as usize);
+        for (inst, ids) in &ids_per_instance {
+            assert_eq!(ids.len(), 1, "{inst} was sent under several webhook-ids: {ids:?}");
+        }
+        let delivered = rx.delivered.lock().unwrap().clone();
+        let all_ids: HashSet<String> = ids_per_instance
+            .values()
+            .flat_map(|ids| ids.iter().map(|s| (*s).to_owned()))
+            .collect();
+        assert_eq!(delivered, all_ids, "every notification delivered (deduplicated)");
+        for n in (1..KILL_N).step_by(2) {
+            let inst = format!("inst-{n}");
+            let before = attempts[..before_kill].iter().filter(|(i, _, _)| *i == inst).count();
+            let after = attempts[before_kill..].iter().filter(|(i, _, _)| *i == inst).count();
+            assert!(
+                before >= 1 && after >= 1,
+                "{inst}: {before} attempts by the killed worker, {after} by the survivor"
+            );
+        }
+        println!(
+            "redis outbox kill: {} notifications, {} attempts, {} duplicate deliveries deduplicated",
+            KILL_N,
+            attempts.len(),
+            rx.duplicates.load(Ordering::SeqCst)
+        );
     });
 }
 
