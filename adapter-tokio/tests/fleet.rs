@@ -292,6 +292,177 @@ fn the_outbox_fails_fast_when_redis_is_down() {
 }
 
 // ---------------------------------------------------------------- outbox
+/// A TCP proxy in front of the test Redis that can be cut (open
+/// connections dropped, new ones refused) and restored: Redis lost and back.
+struct Proxy {
+    port: u16,
+    up: Arc<AtomicBool>,
+    conns: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Proxy {
+    async fn start() -> Proxy {
+        let target = redis_url()
+            .trim_start_matches("redis://")
+            .trim_end_matches('/')
+            .to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = Arc::new(AtomicBool::new(true));
+        let conns = Arc::new(Mutex::new(Vec::new()));
+        let (up2, conns2) = (Arc::clone(&up), Arc::clone(&conns));
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !up2.load(Ordering::SeqCst) {
+                    continue; // dropped: the client sees the connection close
+                }
+                let target = target.clone();
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                conns2.lock().unwrap().push(task.abort_handle());
+            }
+        });
+        Proxy { port, up, conns }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        for c in self.conns.lock().unwrap().drain(..) {
+            c.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Redis lost and back: the limiter (fail closed) denies at once while it
+/// is gone and decides through Redis again once it is back; the shared trip
+/// (fallback local) reads "no trip" meanwhile and sees the trip again after.
+#[test]
+fn the_limiter_and_the_trip_reconnect_when_redis_is_back() {
+    use novitai_tokio::fleet::SharedTrip;
+    let rt = runtime();
+    rt.block_on(async {
+        let proxy = Proxy::start().await;
+        let o = FleetOptions {
+            fail_mode: FailMode::Closed,
+            command_timeout: Duration::from_millis(300),
+            ..opts("reconnect")
+        };
+        let lim = RedisGcra::new(&proxy.url(), GcraConfig::per_second(1000), o.clone()).unwrap();
+        let trip = SharedTrip::new(
+            &proxy.url(),
+            &FleetOptions {
+                fail_mode: FailMode::FallbackLocal,
+                ..o.clone()
+            },
+            Duration::ZERO,
+        )
+        .unwrap();
+        assert!(matches!(
+            lim.check_timed("k", 1).await,
+            Ok((Ok(()), Some(_)))
+        ));
+        assert!(
+            trip.publish("novita", Duration::from_secs(60))
+                .await
+                .unwrap()
+        );
+        assert!(trip.remaining("novita").await.is_some());
+
+        proxy.cut();
+        for _ in 0..3 {
+            let r = tokio::time::timeout(Duration::from_secs(10), lim.check("k", 1))
+                .await
+                .expect("the check hung");
+            assert!(matches!(r, Err(FleetError::Unavailable(_))), "{r:?}");
+            let t = tokio::time::timeout(Duration::from_secs(10), trip.remaining("novita"));
+            assert_eq!(t.await.expect("hung"), None, "fallback: no shared trip");
+        }
+
+        proxy.restore();
+        eventually(
+            "the limiter to reach Redis again",
+            Duration::from_secs(20),
+            || async { matches!(lim.check_timed("k", 1).await, Ok((Ok(()), Some(_)))) },
+        )
+        .await;
+        eventually(
+            "the trip to be seen again",
+            Duration::from_secs(20),
+            || async { trip.remaining("novita").await.is_some() },
+        )
+        .await;
+    });
+}
+
+/// With a local fallback, the outbox keeps working while Redis is gone
+/// (records written to a FileOutbox), and moves what it wrote into Redis,
+/// and the removals it could not make, once Redis is back.
+#[test]
+fn the_outbox_falls_back_to_a_local_outbox_and_moves_it_into_redis_when_back() {
+    use novitai_tokio::webhook::FileOutbox;
+    let rt = runtime();
+    let proxy = rt.block_on(Proxy::start());
+    let dir = tempfile::tempdir().unwrap();
+    let local: Arc<dyn Outbox> = Arc::new(FileOutbox::open(dir.path()).unwrap());
+    let p = prefix("ofallback");
+    let o = RedisOutbox::new(&proxy.url(), &p, "w1")
+        .unwrap()
+        .with_timeout(Duration::from_millis(300))
+        .with_local_fallback(Arc::clone(&local))
+        .unwrap();
+    let direct = RedisOutbox::new(&redis_url(), &p, "observer").unwrap();
+    o.put(&rec("msg_1")).unwrap();
+    assert_eq!((direct.len().unwrap(), o.local_len()), (1, 0));
+
+    proxy.cut();
+    let started = std::time::Instant::now();
+    o.put(&rec("msg_2")).unwrap();
+    let mut later = rec("msg_1");
+    later.attempt = 2;
+    o.update(&later).unwrap();
+    o.remove("msg_1").unwrap();
+    assert_eq!(o.local_len(), 1, "msg_2 is local; msg_1 was finished");
+    assert_eq!(o.load_pending().unwrap(), vec![rec("msg_2")]);
+    assert!(o.flush_local().is_err(), "still down: nothing moves");
+    assert!(started.elapsed() < Duration::from_secs(10), "no call hung");
+    assert_eq!(local.load_pending().unwrap(), vec![rec("msg_2")]);
+    assert_eq!(direct.len().unwrap(), 1, "Redis still holds msg_1");
+
+    proxy.restore();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match o.flush_local() {
+            Ok(moved) => {
+                assert_eq!(moved, 1);
+                break;
+            }
+            Err(e) => assert!(std::time::Instant::now() < deadline, "{e}"),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(o.local_len(), 0);
+    assert!(local.load_pending().unwrap().is_empty());
+    let mut in_redis = direct.claim_orphans().unwrap();
+    assert!(in_redis.is_empty(), "msg_2 is leased to w1: {in_redis:?}");
+    in_redis = o.load_pending().unwrap();
+    assert_eq!(
+        in_redis,
+        vec![rec("msg_2")],
+        "msg_1's removal reached Redis"
+    );
+    assert_eq!(direct.len().unwrap(), 1);
+}
 
 fn rec(id: &str) -> novitai_tokio::core::webhook::PendingDelivery {
     novitai_tokio::core::webhook::PendingDelivery::new(
