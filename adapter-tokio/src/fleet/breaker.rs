@@ -36,8 +36,9 @@ pub const DEFAULT_RESOURCE: &str = "novita";
 /// - [`FailMode::FallbackLocal`]: "no published trip"; the local breaker
 ///   alone decides.
 /// - [`FailMode::Closed`]: the unknown counts as a trip that holds for
-///   `poll_every` + the command timeout (until the next answer can come),
-///   so every worker refuses calls until Redis answers again.
+///   `poll_every` + twice the command timeout (past the time the next
+///   answer can come), so every worker refuses calls until Redis answers
+///   again.
 ///
 /// A publish that cannot reach Redis fails with
 /// [`FleetError::Unavailable`] (logged, when published through
@@ -77,8 +78,11 @@ impl SharedTrip {
             resource: DEFAULT_RESOURCE.to_owned(),
             poll_every,
             fail_mode: opts.fail_mode,
+            // The next answer comes at most `poll_every` + one command
+            // timeout after this one; twice the timeout leaves a margin, so
+            // the hold does not lapse (half-open) between two failed polls.
             unreachable_hold: poll_every
-                .saturating_add(opts.command_timeout)
+                .saturating_add(opts.command_timeout.saturating_mul(2))
                 .max(Duration::from_millis(1)),
             health: Health::default(),
             cache: Mutex::new(HashMap::new()),
