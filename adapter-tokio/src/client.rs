@@ -156,6 +156,7 @@ pub fn config_from_env() -> Result<Config, BuildError> {
 /// - HTTP client: [`crate::driver::default_http_client`]
 /// - body cap: [`DEFAULT_MAX_BODY_BYTES`] (16 MiB)
 /// - user agent: [`USER_AGENT`]
+/// - breaker share: none
 #[derive(Debug, Default)]
 #[must_use]
 pub struct NovitaBuilder {
@@ -166,6 +167,7 @@ pub struct NovitaBuilder {
     http: Option<reqwest::Client>,
     max_body_bytes: Option<usize>,
     user_agent: Option<String>,
+    breaker_share: Option<Arc<dyn crate::BreakerShare>>,
 }
 
 impl NovitaBuilder {
@@ -208,6 +210,14 @@ impl NovitaBuilder {
         self
     }
 
+    /// Shares the breaker's trips with other workers through `share`
+    /// (e.g. [`SharedTrip`](crate::fleet::SharedTrip) with the `redis`
+    /// feature); see [`crate::breaker_share`].
+    pub fn breaker_share(mut self, share: Arc<dyn crate::BreakerShare>) -> NovitaBuilder {
+        self.breaker_share = Some(share);
+        self
+    }
+
     /// Sends this `User-Agent`.
     pub fn user_agent(mut self, user_agent: impl Into<String>) -> NovitaBuilder {
         self.user_agent = Some(user_agent.into());
@@ -237,6 +247,7 @@ impl NovitaBuilder {
             seed: self.seed,
             http: self.http,
             max_body_bytes: self.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+            breaker_share: self.breaker_share,
         };
         let driver = Driver::spawn(engine, options).map_err(BuildError::Driver)?;
         Ok(Novita {

@@ -36,6 +36,7 @@ use novitai_core::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 
+use crate::breaker_share::{self, BreakerShare};
 use crate::log;
 
 /// The default cap on a response body: 16 MiB (the Novita API's largest
@@ -50,6 +51,7 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 /// - `http`: `None` (a fresh [`reqwest::Client`] with a connection pool and
 ///   redirects off, see [`default_http_client`])
 /// - `max_body_bytes`: [`DEFAULT_MAX_BODY_BYTES`] (16 MiB)
+/// - `breaker_share`: `None` (the breaker is this process's alone)
 #[derive(Clone, Debug)]
 pub struct DriverOptions {
     /// Where request paths (`/v1/...`) are appended.
@@ -63,6 +65,10 @@ pub struct DriverOptions {
     /// A response body longer than this fails the attempt with
     /// [`TransportErrorKind::BodyTooLarge`].
     pub max_body_bytes: usize,
+    /// Shares breaker trips with other workers (see [`crate::breaker_share`]):
+    /// the engine's own trips are published, and trips published elsewhere
+    /// are adopted by the engine within the share's poll interval.
+    pub breaker_share: Option<Arc<dyn BreakerShare>>,
 }
 
 impl Default for DriverOptions {
@@ -72,6 +78,7 @@ impl Default for DriverOptions {
             seed: None,
             http: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            breaker_share: None,
         }
     }
 }
@@ -145,6 +152,8 @@ enum Command {
     Status(oneshot::Sender<EngineStatus>),
     Breaker(BreakerControl, oneshot::Sender<()>),
     Shutdown(oneshot::Sender<()>),
+    /// Breaker share: a trip published elsewhere holds for this long.
+    AdoptTrip(std::time::Duration),
 }
 
 /// The most messages taken in one turn of the loop before the engine's
@@ -195,7 +204,22 @@ impl Driver {
             pending: HashMap::new(),
             tokens: HashMap::new(),
             attempts: HashMap::new(),
+            breaker_share: options.breaker_share.clone(),
         };
+        // ---- breaker share (fleet): poll the share, feed the engine -------
+        if let Some(share) = options.breaker_share {
+            let weak = commands.downgrade();
+            breaker_share::spawn_poller(share, move |left| {
+                let Some(tx) = weak.upgrade() else {
+                    return false;
+                };
+                match left {
+                    Some(left) => tx.send(Command::AdoptTrip(left)).is_ok(),
+                    None => !tx.is_closed(),
+                }
+            });
+        }
+        // ---- end breaker share ---------------------------------------------
         tracing::info!(seed, base_url = %task.base_url, "novitai driver started");
         runtime.spawn(task.run(command_rx, answer_rx));
         Ok(Driver { commands, seed })
@@ -317,6 +341,8 @@ struct Task {
     tokens: HashMap<u64, RequestId>,
     /// Transmissions out, so shutdown can abort them.
     attempts: HashMap<AttemptId, AbortHandle>,
+    /// Where the engine's own breaker trips are published (fleet).
+    breaker_share: Option<Arc<dyn BreakerShare>>,
 }
 
 /// What the loop does after a command.
@@ -436,6 +462,14 @@ impl Task {
                 let _ = reply.send(());
             }
             Command::Shutdown(reply) => return Flow::Exit(Some(reply)),
+            // Breaker share: the engine decides what a trip seen elsewhere does.
+            Command::AdoptTrip(left) => {
+                let now = self.now();
+                // Rounded up: the adopted trip never ends before the shared one.
+                let left = u64::try_from(left.as_micros().div_ceil(1000)).unwrap_or(u64::MAX);
+                self.engine
+                    .adopt_trip(now + Duration::from_millis(left), now);
+            }
         }
         Flow::Continue
     }
@@ -457,6 +491,13 @@ impl Task {
                 Output::Transmit(t) => self.transmit(t),
                 Output::Event(e) => {
                     log::event(&e);
+                    // Breaker share: publish the engine's own trips (never adopted ones).
+                    if let Event::BreakerTransition(t) = &e
+                        && let (Some(until), Some(share)) = (t.own_trip(), &self.breaker_share)
+                    {
+                        let left = until.saturating_duration_since(self.now());
+                        breaker_share::publish(share, std_duration(left));
+                    }
                     if let Event::Completed(c) = e {
                         self.complete(c);
                     }

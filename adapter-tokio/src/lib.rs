@@ -12,6 +12,8 @@
 //!   probes, webhook notifications, a progress stream).
 //! - [`Driver`]: one tokio task owning the engine; callers submit over a
 //!   channel and await their [`Completed`](novitai_core::engine::Completed).
+//!   An optional [`BreakerShare`] publishes the engine's breaker trips and
+//!   feeds trips seen by other workers back to it ([`breaker_share`]).
 //! - Logging with `tracing`, mapped one-to-one from the engine's events
 //!   (see the `log` module's table); secrets are never logged.
 //! - [`webhook`]: a durable webhook sender over reqwest (the core's delivery
@@ -36,12 +38,14 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod breaker_share;
 pub mod client;
 pub mod driver;
 pub mod lifecycle;
 mod log;
 pub mod webhook;
 
+pub use breaker_share::BreakerShare;
 pub use client::{BuildError, Novita, NovitaBuilder};
 pub use driver::{Driver, DriverError, DriverOptions};
 pub use lifecycle::{Progress, WaitError, WaitOptions, WaitOutcome, Waiting, WebhookTarget};

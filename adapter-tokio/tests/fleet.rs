@@ -20,6 +20,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
 
 fn redis_url() -> String {
     std::env::var("REDIS_URL").expect(
@@ -291,6 +292,177 @@ fn the_outbox_fails_fast_when_redis_is_down() {
 }
 
 // ---------------------------------------------------------------- outbox
+/// A TCP proxy in front of the test Redis that can be cut (open
+/// connections dropped, new ones refused) and restored: Redis lost and back.
+struct Proxy {
+    port: u16,
+    up: Arc<AtomicBool>,
+    conns: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Proxy {
+    async fn start() -> Proxy {
+        let target = redis_url()
+            .trim_start_matches("redis://")
+            .trim_end_matches('/')
+            .to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = Arc::new(AtomicBool::new(true));
+        let conns = Arc::new(Mutex::new(Vec::new()));
+        let (up2, conns2) = (Arc::clone(&up), Arc::clone(&conns));
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !up2.load(Ordering::SeqCst) {
+                    continue; // dropped: the client sees the connection close
+                }
+                let target = target.clone();
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                conns2.lock().unwrap().push(task.abort_handle());
+            }
+        });
+        Proxy { port, up, conns }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        for c in self.conns.lock().unwrap().drain(..) {
+            c.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Redis lost and back: the limiter (fail closed) denies at once while it
+/// is gone and decides through Redis again once it is back; the shared trip
+/// (fallback local) reads "no trip" meanwhile and sees the trip again after.
+#[test]
+fn the_limiter_and_the_trip_reconnect_when_redis_is_back() {
+    use novitai_tokio::fleet::SharedTrip;
+    let rt = runtime();
+    rt.block_on(async {
+        let proxy = Proxy::start().await;
+        let o = FleetOptions {
+            fail_mode: FailMode::Closed,
+            command_timeout: Duration::from_millis(300),
+            ..opts("reconnect")
+        };
+        let lim = RedisGcra::new(&proxy.url(), GcraConfig::per_second(1000), o.clone()).unwrap();
+        let trip = SharedTrip::new(
+            &proxy.url(),
+            &FleetOptions {
+                fail_mode: FailMode::FallbackLocal,
+                ..o.clone()
+            },
+            Duration::ZERO,
+        )
+        .unwrap();
+        assert!(matches!(
+            lim.check_timed("k", 1).await,
+            Ok((Ok(()), Some(_)))
+        ));
+        assert!(
+            trip.publish("novita", Duration::from_secs(60))
+                .await
+                .unwrap()
+        );
+        assert!(trip.remaining("novita").await.is_some());
+
+        proxy.cut();
+        for _ in 0..3 {
+            let r = tokio::time::timeout(Duration::from_secs(10), lim.check("k", 1))
+                .await
+                .expect("the check hung");
+            assert!(matches!(r, Err(FleetError::Unavailable(_))), "{r:?}");
+            let t = tokio::time::timeout(Duration::from_secs(10), trip.remaining("novita"));
+            assert_eq!(t.await.expect("hung"), None, "fallback: no shared trip");
+        }
+
+        proxy.restore();
+        eventually(
+            "the limiter to reach Redis again",
+            Duration::from_secs(20),
+            || async { matches!(lim.check_timed("k", 1).await, Ok((Ok(()), Some(_)))) },
+        )
+        .await;
+        eventually(
+            "the trip to be seen again",
+            Duration::from_secs(20),
+            || async { trip.remaining("novita").await.is_some() },
+        )
+        .await;
+    });
+}
+
+/// With a local fallback, the outbox keeps working while Redis is gone
+/// (records written to a FileOutbox), and moves what it wrote into Redis,
+/// and the removals it could not make, once Redis is back.
+#[test]
+fn the_outbox_falls_back_to_a_local_outbox_and_moves_it_into_redis_when_back() {
+    use novitai_tokio::webhook::FileOutbox;
+    let rt = runtime();
+    let proxy = rt.block_on(Proxy::start());
+    let dir = tempfile::tempdir().unwrap();
+    let local: Arc<dyn Outbox> = Arc::new(FileOutbox::open(dir.path()).unwrap());
+    let p = prefix("ofallback");
+    let o = RedisOutbox::new(&proxy.url(), &p, "w1")
+        .unwrap()
+        .with_timeout(Duration::from_millis(300))
+        .with_local_fallback(Arc::clone(&local))
+        .unwrap();
+    let direct = RedisOutbox::new(&redis_url(), &p, "observer").unwrap();
+    o.put(&rec("msg_1")).unwrap();
+    assert_eq!((direct.len().unwrap(), o.local_len()), (1, 0));
+
+    proxy.cut();
+    let started = std::time::Instant::now();
+    o.put(&rec("msg_2")).unwrap();
+    let mut later = rec("msg_1");
+    later.attempt = 2;
+    o.update(&later).unwrap();
+    o.remove("msg_1").unwrap();
+    assert_eq!(o.local_len(), 1, "msg_2 is local; msg_1 was finished");
+    assert_eq!(o.load_pending().unwrap(), vec![rec("msg_2")]);
+    assert!(o.flush_local().is_err(), "still down: nothing moves");
+    assert!(started.elapsed() < Duration::from_secs(10), "no call hung");
+    assert_eq!(local.load_pending().unwrap(), vec![rec("msg_2")]);
+    assert_eq!(direct.len().unwrap(), 1, "Redis still holds msg_1");
+
+    proxy.restore();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match o.flush_local() {
+            Ok(moved) => {
+                assert_eq!(moved, 1);
+                break;
+            }
+            Err(e) => assert!(std::time::Instant::now() < deadline, "{e}"),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(o.local_len(), 0);
+    assert!(local.load_pending().unwrap().is_empty());
+    let mut in_redis = direct.claim_orphans().unwrap();
+    assert!(in_redis.is_empty(), "msg_2 is leased to w1: {in_redis:?}");
+    in_redis = o.load_pending().unwrap();
+    assert_eq!(
+        in_redis,
+        vec![rec("msg_2")],
+        "msg_1's removal reached Redis"
+    );
+    assert_eq!(direct.len().unwrap(), 1);
+}
 
 fn rec(id: &str) -> novitai_tokio::core::webhook::PendingDelivery {
     novitai_tokio::core::webhook::PendingDelivery::new(
@@ -340,110 +512,255 @@ fn sender_config(outbox: Arc<RedisOutbox>) -> SenderConfig {
     cfg
 }
 
-#[derive(Clone)]
-struct Rx {
-    accept: Arc<AtomicBool>,
-    seen: Arc<Mutex<Vec<String>>>,
+const ENV_CHILD_PREFIX: &str = "NOVITAI_FLEET_CHILD_PREFIX";
+const ENV_CHILD_URL: &str = "NOVITAI_FLEET_CHILD_URL";
+/// Notifications the child worker queues.
+const KILL_N: u32 = 12;
+/// The child's lease: after its death, the survivor adopts within this.
+const KILL_LEASE: Duration = Duration::from_millis(1000);
+const KILL_BOUND: Duration = Duration::from_secs(60);
+
+/// One second between attempts, 31 attempts: far more than the test needs.
+fn kill_schedule() -> Schedule {
+    Schedule::new(
+        vec![CoreDuration::from_secs(1); 30],
+        Jitter::None,
+        CoreDuration::ZERO,
+    )
+    .unwrap()
 }
 
-async fn receive(State(rx): State<Rx>, headers: HeaderMap) -> StatusCode {
-    let id = headers
-        .get("webhook-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    if rx.accept.load(Ordering::SeqCst) {
-        rx.seen.lock().unwrap().push(id);
-        StatusCode::NO_CONTENT
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
+/// The child worker: not a test on its own (ignored, and a no-op without
+/// its environment); `a_worker_killed_mid_delivery_loses_nothing` runs this
+/// binary again with `--ignored --exact child_redis_worker`.
+#[test]
+#[ignore = "run by a_worker_killed_mid_delivery_loses_nothing as a child process"]
+fn child_redis_worker() {
+    let (Ok(prefix), Ok(url)) = (
+        std::env::var(ENV_CHILD_PREFIX),
+        std::env::var(ENV_CHILD_URL),
+    ) else {
+        return;
+    };
+    let rt = runtime();
+    rt.block_on(async move {
+        let outbox = Arc::new(
+            RedisOutbox::new(&redis_url(), &prefix, "worker-child")
+                .unwrap()
+                .with_lease(KILL_LEASE),
+        );
+        let (sender, mut reports) = WebhookSender::new(sender_config(Arc::clone(&outbox)))
+            .await
+            .unwrap();
+        let _renew = spawn_reclaimer(Arc::clone(&outbox), sender.clone(), KILL_LEASE / 5);
+        for n in 0..KILL_N {
+            let note = Notification::new(
+                format!("inst-{n}"),
+                NotificationStatus::Running,
+                novitai_tokio::webhook::receiver::unix_now(),
+            );
+            sender.send(&url, &note, kill_schedule()).await.unwrap();
+        }
+        println!("ENQUEUED");
+        // Deliver until killed.
+        while let Some(r) = reports.recv().await {
+            println!("REPORT {} {:?}", r.id, r.outcome);
+        }
+    });
+}
+
+/// The receiver: verifies each webhook, dedupes on webhook-id, and answers
+/// 503 to odd-numbered notifications until told otherwise.
+#[derive(Default)]
+struct Rx {
+    open: AtomicBool,
+    /// Every attempt: (instance, webhook-id, status answered).
+    attempts: Mutex<Vec<(String, String, u16)>>,
+    /// webhook-ids accepted (first delivery of each; repeats are acknowledged
+    /// and dropped).
+    delivered: Mutex<HashSet<String>>,
+    duplicates: AtomicU64,
+    bad: AtomicU64,
+}
+
+impl Rx {
+    fn instances_seen(&self) -> usize {
+        let a = self.attempts.lock().unwrap();
+        a.iter().map(|(i, _, _)| i).collect::<HashSet<_>>().len()
     }
 }
 
-/// Worker A queues ten notifications; the receiver answers 503 until A is
-/// killed (its sender stopped mid-schedule, its lease renewals aborted).
-/// Worker B, started on the same Redis, adopts them once A's leases expire
-/// and delivers every one, each with the webhook-id A gave it.
+async fn receive(
+    State(rx): State<Arc<Rx>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> StatusCode {
+    use novitai_tokio::webhook::receiver::{unix_now, verify_request};
+    let verifier =
+        novitai_tokio::core::webhook::Verifier::new(WebhookKey::from_whsec(SECRET).unwrap());
+    let Ok(ok) = verify_request(&verifier, &headers, &body, unix_now()) else {
+        rx.bad.fetch_add(1, Ordering::SeqCst);
+        return StatusCode::UNAUTHORIZED;
+    };
+    let note: Notification = serde_json::from_slice(&body).unwrap();
+    let n: u32 = note
+        .instance_id
+        .trim_start_matches("inst-")
+        .parse()
+        .unwrap();
+    let id = ok.id.to_owned();
+    let status = if n % 2 == 1 && !rx.open.load(Ordering::SeqCst) {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        if !rx.delivered.lock().unwrap().insert(id.clone()) {
+            rx.duplicates.fetch_add(1, Ordering::SeqCst);
+        }
+        StatusCode::NO_CONTENT
+    };
+    rx.attempts
+        .lock()
+        .unwrap()
+        .push((note.instance_id, id, status.as_u16()));
+    status
+}
+
+async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + KILL_BOUND;
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A worker process killed with SIGKILL mid-schedule loses nothing.
+///
+/// The child (this binary again) queues twelve notifications into the
+/// RedisOutbox and delivers them, renewing its leases; the receiver accepts
+/// the even-numbered ones and answers 503 to the odd ones, so when every
+/// notification has had an attempt and the parent kills the child, every odd
+/// one is certainly mid-schedule. They are still in Redis; a second worker
+/// adopts them once the dead worker's leases expire and delivers each with
+/// the webhook-id the child gave it. The receiver dedupes on webhook-id and
+/// sees every notification.
 #[test]
 fn a_worker_killed_mid_delivery_loses_nothing() {
     let rt = runtime();
     rt.block_on(async {
-        let rx = Rx {
-            accept: Arc::new(AtomicBool::new(false)),
-            seen: Arc::new(Mutex::new(Vec::new())),
-        };
+        let rx = Arc::new(Rx::default());
         let app = Router::new()
             .route("/hook", post(receive))
-            .with_state(rx.clone());
+            .with_state(Arc::clone(&rx));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-
         let p = prefix("kill");
-        let lease = Duration::from_millis(800);
-        let schedule = Schedule::new(
-            vec![CoreDuration::from_secs(1); 30],
-            Jitter::None,
-            CoreDuration::ZERO,
-        )
-        .unwrap();
-        let oa = Arc::new(
-            RedisOutbox::new(&redis_url(), &p, "worker-a")
-                .unwrap()
-                .with_lease(lease),
-        );
-        let (a, _a_reports) = WebhookSender::new(sender_config(Arc::clone(&oa)))
-            .await
-            .unwrap();
-        let a_renew = spawn_reclaimer(Arc::clone(&oa), a.clone(), Duration::from_millis(200));
-        let mut ids = HashSet::new();
-        for i in 0..10 {
-            let n = Notification::new(
-                format!("inst_{i}"),
-                NotificationStatus::Running,
-                novitai_tokio::core::UnixTime::from_secs(1_700_000_000),
-            );
-            ids.insert(
-                a.send(&url, &n, schedule.clone())
-                    .await
-                    .unwrap()
-                    .as_str()
-                    .to_owned(),
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(oa.len().unwrap(), 10);
-        // Kill A: stop renewing its leases, abandon its attempts.
-        a_renew.abort();
-        a.shutdown().await;
-        drop(a);
-        rx.accept.store(true, Ordering::SeqCst);
 
-        let ob = Arc::new(
-            RedisOutbox::new(&redis_url(), &p, "worker-b")
+        // 1. The child worker queues every notification and starts delivering.
+        let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--ignored",
+                "--exact",
+                "child_redis_worker",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("REDIS_URL", redis_url())
+            .env(ENV_CHILD_PREFIX, &p)
+            .env(ENV_CHILD_URL, &url)
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        tokio::time::timeout(KILL_BOUND, async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                // The harness prints `test child_redis_worker ... ` before it.
+                if line.ends_with("ENQUEUED") {
+                    return;
+                }
+            }
+            panic!("the child exited before enqueuing");
+        })
+        .await
+        .expect("the child enqueues within the bound");
+
+        // 2. Once every notification had an attempt, SIGKILL it mid-schedule.
+        wait_for("a first attempt of every notification", || {
+            rx.instances_seen() == KILL_N as usize
+        })
+        .await;
+        child.start_kill().unwrap(); // SIGKILL on unix
+        let status = child.wait().await.unwrap();
+        assert!(!status.success(), "the child was killed: {status:?}");
+        let before_kill = rx.attempts.lock().unwrap().len();
+
+        // 3. Every odd-numbered notification is still pending in Redis.
+        let survivor = Arc::new(
+            RedisOutbox::new(&redis_url(), &p, "worker-survivor")
                 .unwrap()
-                .with_lease(lease),
+                .with_lease(KILL_LEASE),
         );
-        let (b, mut b_reports) = WebhookSender::new(sender_config(Arc::clone(&ob)))
+        let left = survivor.len().unwrap();
+        assert!(
+            left >= u64::from(KILL_N / 2),
+            "only {left} records left in Redis; the odd ones are {}",
+            KILL_N / 2
+        );
+
+        // 4. A second worker adopts the dead one's deliveries once its leases
+        // expire, and finishes every one.
+        rx.open.store(true, Ordering::SeqCst);
+        let (b, mut reports) = WebhookSender::new(sender_config(Arc::clone(&survivor)))
             .await
             .unwrap();
-        let b_reclaim = spawn_reclaimer(Arc::clone(&ob), b.clone(), Duration::from_millis(200));
-        let mut delivered = HashSet::new();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        while delivered.len() < ids.len() {
-            let r = tokio::time::timeout_at(deadline, b_reports.recv())
+        let reclaim = spawn_reclaimer(Arc::clone(&survivor), b.clone(), KILL_LEASE / 5);
+        for _ in 0..left {
+            let r = tokio::time::timeout(KILL_BOUND, reports.recv())
                 .await
-                .expect("B did not finish in 60 s")
+                .expect("a report within the bound")
                 .unwrap();
             assert_eq!(r.outcome, DeliveryOutcome::Delivered, "{r:?}");
-            delivered.insert(r.id.as_str().to_owned());
         }
-        b_reclaim.abort();
-        assert_eq!(delivered, ids);
-        let seen: HashSet<String> = rx.seen.lock().unwrap().iter().cloned().collect();
-        assert_eq!(seen, ids, "the receiver saw each webhook-id A assigned");
-        assert!(ob.is_empty().unwrap(), "nothing left in the outbox");
+        reclaim.abort();
         b.shutdown().await;
+        assert!(survivor.is_empty().unwrap(), "nothing left in the outbox");
+
+        // 5. What the receiver saw: every notification, under one id each.
+        assert_eq!(rx.bad.load(Ordering::SeqCst), 0, "a webhook failed verification");
+        let attempts = rx.attempts.lock().unwrap().clone();
+        let mut ids_per_instance: std::collections::HashMap<&str, HashSet<&str>> =
+            std::collections::HashMap::new();
+        for (inst, id, _) in &attempts {
+            ids_per_instance.entry(inst).or_default().insert(id);
+        }
+        assert_eq!(ids_per_instance.len(), KILL_N as usize);
+        for (inst, ids) in &ids_per_instance {
+            assert_eq!(ids.len(), 1, "{inst} was sent under several webhook-ids: {ids:?}");
+        }
+        let delivered = rx.delivered.lock().unwrap().clone();
+        let all_ids: HashSet<String> = ids_per_instance
+            .values()
+            .flat_map(|ids| ids.iter().map(|s| (*s).to_owned()))
+            .collect();
+        assert_eq!(delivered, all_ids, "every notification delivered (deduplicated)");
+        for n in (1..KILL_N).step_by(2) {
+            let inst = format!("inst-{n}");
+            let before = attempts[..before_kill].iter().filter(|(i, _, _)| *i == inst).count();
+            let after = attempts[before_kill..].iter().filter(|(i, _, _)| *i == inst).count();
+            assert!(
+                before >= 1 && after >= 1,
+                "{inst}: {before} attempts by the killed worker, {after} by the survivor"
+            );
+        }
+        println!(
+            "redis outbox kill: {} notifications, {} attempts, {} duplicate deliveries deduplicated",
+            KILL_N,
+            attempts.len(),
+            rx.duplicates.load(Ordering::SeqCst)
+        );
     });
 }
 
@@ -506,21 +823,311 @@ fn a_published_trip_is_seen_by_another_worker_and_never_shortened() {
         assert!(a.publish("novita", Duration::from_secs(60)).await.unwrap());
         let left = b.remaining("novita").await.expect("b sees the trip");
         assert!(
-            left > Duration::from_secs(50) && left <= Duration::from_secs(60),
+            // Rounded up by at most 1 ms (PTTL is whole milliseconds).
+            left > Duration::from_secs(50) && left <= Duration::from_millis(60_001),
             "{left:?}"
         );
         // A shorter trip does not cut the longer one short.
         assert!(!b.publish("novita", Duration::from_secs(1)).await.unwrap());
         assert!(a.remaining("novita").await.unwrap() > Duration::from_secs(50));
         assert_eq!(a.remaining("other").await, None);
-        // Redis down: no published trip, the local breaker alone decides.
-        let down = SharedTrip::new(
-            &format!("redis://127.0.0.1:{}/", closed_port()),
-            &o,
+    });
+}
+
+#[test]
+fn redis_down_reads_as_no_trip_or_as_a_trip_as_configured() {
+    use novitai_tokio::fleet::SharedTrip;
+    let rt = runtime();
+    rt.block_on(async {
+        let url = format!("redis://127.0.0.1:{}/", closed_port());
+        let fallback = SharedTrip::new(
+            &url,
+            &FleetOptions {
+                fail_mode: FailMode::FallbackLocal,
+                ..opts("tripdown")
+            },
             Duration::ZERO,
         )
         .unwrap();
-        let r = tokio::time::timeout(Duration::from_secs(10), down.remaining("novita")).await;
-        assert_eq!(r.expect("hung"), None);
+        let r = tokio::time::timeout(Duration::from_secs(10), fallback.remaining("novita"));
+        assert_eq!(
+            r.await.expect("hung"),
+            None,
+            "fallback: the local breaker decides"
+        );
+        let closed = SharedTrip::new(
+            &url,
+            &FleetOptions {
+                fail_mode: FailMode::Closed,
+                command_timeout: Duration::from_millis(200),
+                ..opts("tripdown")
+            },
+            Duration::from_millis(100),
+        )
+        .unwrap();
+        let r = tokio::time::timeout(Duration::from_secs(10), closed.remaining("novita"));
+        let held = r.await.expect("hung").expect("fail closed: held open");
+        assert!(
+            held > Duration::ZERO && held <= Duration::from_millis(501),
+            "held for the poll interval + twice the command timeout: {held:?}"
+        );
+        // Publishing fails fast, as an error.
+        let p = tokio::time::timeout(
+            Duration::from_secs(10),
+            closed.publish("novita", Duration::from_secs(5)),
+        );
+        assert!(matches!(
+            p.await.expect("hung"),
+            Err(FleetError::Unavailable(_))
+        ));
+    });
+}
+
+// ------------------------------------------------- breaker shared by drivers
+
+#[derive(Clone, Default)]
+struct Api {
+    failing: Arc<AtomicBool>,
+    /// Requests that reached the server, per worker path.
+    hits_a: Arc<AtomicU64>,
+    hits_b: Arc<AtomicU64>,
+}
+
+async fn api_a(State(api): State<Api>) -> (StatusCode, &'static str) {
+    api.hits_a.fetch_add(1, Ordering::SeqCst);
+    api_answer(&api)
+}
+
+async fn api_b(State(api): State<Api>) -> (StatusCode, &'static str) {
+    api.hits_b.fetch_add(1, Ordering::SeqCst);
+    api_answer(&api)
+}
+
+fn api_answer(api: &Api) -> (StatusCode, &'static str) {
+    if api.failing.load(Ordering::SeqCst) {
+        (StatusCode::SERVICE_UNAVAILABLE, "{}")
+    } else {
+        (StatusCode::OK, "{}")
+    }
+}
+
+/// Waits (polling every 20 ms) until `check` holds, for at most `bound`.
+async fn eventually<F, Fut>(what: &str, bound: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + bound;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {bound:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Two separate drivers on one Redis: A sees 5xx and trips; B, which has
+/// seen only successes, holds its next request as breaker-open once it has
+/// polled the shared trip (every 100 ms), sends nothing meanwhile, and after
+/// the 2 s open time probes the (now healthy) server and closes again.
+#[test]
+fn a_trip_in_one_driver_holds_another_driver_open_and_it_recovers_after() {
+    use novitai_tokio::core::breaker::{OpenDuration, State as Breaker};
+    use novitai_tokio::core::engine::{Completion, EngineConfig, RequestOptions};
+    use novitai_tokio::core::http::{HttpRequest, Method};
+    use novitai_tokio::fleet::SharedTrip;
+    use novitai_tokio::{Driver, DriverOptions};
+
+    let rt = runtime();
+    rt.block_on(async {
+        let api = Api::default();
+        let app = Router::new()
+            .route("/v1/a", axum::routing::get(api_a))
+            .route("/v1/b", axum::routing::get(api_b))
+            .with_state(api.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+        let open_for = Duration::from_secs(2);
+        let poll = Duration::from_millis(100);
+        let mut engine = EngineConfig::default();
+        engine.retry.max_attempts = 1;
+        engine.breaker.open_duration = OpenDuration::Fixed(
+            novitai_tokio::core::Duration::from_millis(open_for.as_millis() as u64),
+        );
+        let o = opts("drivers");
+        let driver = |seed: u64| {
+            let share = SharedTrip::new(&redis_url(), &o, poll).unwrap();
+            Driver::spawn(
+                engine.clone(),
+                DriverOptions {
+                    base_url: base.clone(),
+                    seed: Some(seed),
+                    breaker_share: Some(Arc::new(share)),
+                    ..DriverOptions::default()
+                },
+            )
+            .unwrap()
+        };
+        let a = driver(1);
+        let b = driver(2);
+        let get = |path: &str, n: u32| HttpRequest::new(Method::Get, format!("{path}?n={n}"));
+
+        // B is healthy: a success, breaker closed.
+        let c = b
+            .send(get("/v1/b", 0), RequestOptions::new())
+            .await
+            .unwrap();
+        assert!(c.outcome.is_success(), "{c:?}");
+
+        // The outage: A sees five 503s and trips (5 consecutive failures).
+        api.failing.store(true, Ordering::SeqCst);
+        for n in 0..5 {
+            let c = a
+                .send(get("/v1/a", n), RequestOptions::new())
+                .await
+                .unwrap();
+            assert!(!c.outcome.is_success());
+        }
+        let sa = a.status().await.unwrap();
+        assert_eq!(sa.breaker, Breaker::Open);
+        // The server is fine again; only the shared trip holds B back.
+        api.failing.store(false, Ordering::SeqCst);
+
+        // A published its trip.
+        let watcher = SharedTrip::new(&redis_url(), &o, Duration::ZERO).unwrap();
+        eventually("A's trip in Redis", Duration::from_secs(5), || async {
+            watcher.remaining("novita").await.is_some()
+        })
+        .await;
+
+        // B adopts it within its poll interval (bounded generously here).
+        eventually("B to adopt A's trip", Duration::from_secs(5), || async {
+            b.status().await.unwrap().breaker == Breaker::Open
+        })
+        .await;
+        let hits_b = api.hits_b.load(Ordering::SeqCst);
+        let c = b
+            .send(get("/v1/b", 1), RequestOptions::new())
+            .await
+            .unwrap();
+        let Completion::BreakerOpen { until } = c.outcome else {
+            panic!("B sent its request during A's trip: {c:?}")
+        };
+        assert_eq!(Some(until), b.status().await.unwrap().breaker_open_until);
+        assert_eq!(
+            api.hits_b.load(Ordering::SeqCst),
+            hits_b,
+            "nothing reached the server from B while open"
+        );
+
+        // After the open time, B probes the healthy server and closes.
+        let mut n = 2;
+        eventually("B to probe and close", Duration::from_secs(20), || {
+            n += 1;
+            let b = b.clone();
+            let req = get("/v1/b", n);
+            async move {
+                let _ = b.send(req, RequestOptions::new()).await.unwrap();
+                b.status().await.unwrap().breaker == Breaker::Closed
+            }
+        })
+        .await;
+        assert!(
+            api.hits_b.load(Ordering::SeqCst) >= hits_b + 3,
+            "three probes"
+        );
+        // A recovers the same way.
+        eventually("A to probe and close", Duration::from_secs(20), || {
+            n += 1;
+            let a = a.clone();
+            let req = get("/v1/a", n);
+            async move {
+                let _ = a.send(req, RequestOptions::new()).await.unwrap();
+                a.status().await.unwrap().breaker == Breaker::Closed
+            }
+        })
+        .await;
+        a.shutdown().await;
+        b.shutdown().await;
+    });
+}
+
+/// A driver whose breaker share cannot reach Redis never hangs: with
+/// `FallbackLocal` its requests go out as usual (the local breaker alone
+/// decides); with `Closed` they complete as breaker-open without being sent.
+#[test]
+fn a_driver_whose_share_cannot_reach_redis_follows_the_fail_mode() {
+    use novitai_tokio::core::breaker::State as Breaker;
+    use novitai_tokio::core::engine::{Completion, EngineConfig, RequestOptions};
+    use novitai_tokio::core::http::{HttpRequest, Method};
+    use novitai_tokio::fleet::SharedTrip;
+    use novitai_tokio::{Driver, DriverOptions};
+
+    let rt = runtime();
+    rt.block_on(async {
+        let api = Api::default();
+        let app = Router::new()
+            .route("/v1/b", axum::routing::get(api_b))
+            .with_state(api.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let dead = format!("redis://127.0.0.1:{}/", closed_port());
+        let driver = |mode: FailMode| {
+            let o = FleetOptions {
+                fail_mode: mode,
+                command_timeout: Duration::from_millis(200),
+                ..opts("driverdown")
+            };
+            let share = SharedTrip::new(&dead, &o, Duration::from_millis(50)).unwrap();
+            Driver::spawn(
+                EngineConfig::default(),
+                DriverOptions {
+                    base_url: base.clone(),
+                    seed: Some(3),
+                    breaker_share: Some(Arc::new(share)),
+                    ..DriverOptions::default()
+                },
+            )
+            .unwrap()
+        };
+        let req = |n: u32| HttpRequest::new(Method::Get, format!("/v1/b?n={n}"));
+
+        let local = driver(FailMode::FallbackLocal);
+        tokio::time::sleep(Duration::from_millis(300)).await; // several polls
+        for n in 0..3 {
+            let c = tokio::time::timeout(
+                Duration::from_secs(10),
+                local.send(req(n), RequestOptions::new()),
+            )
+            .await
+            .expect("hung")
+            .unwrap();
+            assert!(c.outcome.is_success(), "{c:?}");
+        }
+        assert_eq!(local.status().await.unwrap().breaker, Breaker::Closed);
+        local.shutdown().await;
+
+        let closed = driver(FailMode::Closed);
+        eventually(
+            "the unknown to hold the breaker open",
+            Duration::from_secs(10),
+            || async { closed.status().await.unwrap().breaker == Breaker::Open },
+        )
+        .await;
+        let hits = api.hits_b.load(Ordering::SeqCst);
+        let c = tokio::time::timeout(
+            Duration::from_secs(10),
+            closed.send(req(9), RequestOptions::new()),
+        )
+        .await
+        .expect("hung")
+        .unwrap();
+        assert!(matches!(c.outcome, Completion::BreakerOpen { .. }), "{c:?}");
+        assert_eq!(api.hits_b.load(Ordering::SeqCst), hits, "nothing sent");
+        closed.shutdown().await;
     });
 }

@@ -34,7 +34,7 @@
 //! | [`http`] | [`http::HttpRequest`] / [`http::HttpResponse`] as plain values, credentials hidden from `Debug` |
 //! | [`config`] | [`config::Config`] from environment-style key/value pairs, every problem reported at once |
 //! | [`secret`] | [`secret::Secret`], a string whose `Debug` and `Display` print `***` |
-//! | [`breaker`] | circuit breaker: consecutive-failure and failure-rate trips, slow calls, half-open probes |
+//! | [`breaker`] | circuit breaker: consecutive-failure and failure-rate trips, slow calls, half-open probes, trips adopted from other workers |
 //! | [`limiter`] | GCRA, sliding-window log, keyed and concurrency limiters |
 //! | [`retry`] | backoff with jitter, `Retry-After`, retry budget, deadlines |
 //! | [`queue`] | bounded fair FIFO with priorities and deadlines |

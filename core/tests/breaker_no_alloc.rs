@@ -81,3 +81,25 @@ fn the_closed_fast_path_allocates_nothing() {
     assert_eq!(info.count_total, 0);
     assert_eq!(b.state(now), State::Closed);
 }
+
+#[test]
+fn adopting_trips_seen_elsewhere_allocates_nothing() {
+    let mut b = CircuitBreaker::new(BreakerConfig::default()).unwrap();
+    let adopt = |b: &mut CircuitBreaker, start: u64, n: u64| {
+        let mut changes = 0u32;
+        for i in 0..n {
+            let now = Instant::from_millis(start + i * 1_000);
+            // A shared trip every 10 s, a longer one now and then.
+            if i % 10 == 0 {
+                b.trip_until(now + Duration::from_secs(3 + i % 7), now);
+            }
+            changes += cycle(b, now, false);
+        }
+        changes
+    };
+    adopt(&mut b, 0, 1_000); // warm-up
+    let mut changes = 0;
+    let info = allocation_counter::measure(|| changes = adopt(&mut b, 2_000_000, 20_000));
+    assert_eq!(info.count_total, 0, "{info:?}");
+    assert!(changes > 1_000, "adopted trips and closes: {changes}");
+}

@@ -21,6 +21,8 @@ enum Op {
     ForceOpen,
     Disable,
     Reset,
+    /// Adopt a trip seen elsewhere that holds until `ms` after now.
+    Adopt(u64),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -35,6 +37,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::ForceOpen),
         1 => Just(Op::Disable),
         1 => Just(Op::Reset),
+        2 => prop_oneof![Just(0u64), 0..120_000u64].prop_map(Op::Adopt),
     ]
 }
 
@@ -110,6 +113,9 @@ impl Model {
     ) -> Result<(), TestCaseError> {
         while let Some(t) = b.poll_transition() {
             prop_assert!(t.at <= now, "transition dated in the future");
+            // A change to open says until when; no other change does.
+            prop_assert_eq!(t.to == State::Open, t.open_until.is_some(), "{:?}", t);
+            prop_assert!(t.open_until.is_none_or(|u| u >= t.at), "{:?}", t);
             if t.to == State::HalfOpen {
                 self.episode += 1;
             }
@@ -190,6 +196,40 @@ fn run(config: BreakerConfig, ops: &[Op]) -> Result<Vec<String>, TestCaseError> 
                 let mut after = b.clone();
                 let _ = after.state(now - Duration::from_millis(d));
                 prop_assert_eq!(&before, &after, "an earlier now changed the state");
+            }
+            Op::Adopt(ahead) => {
+                let before = b.state(now);
+                model.follow(&mut b, now, &mut decisions)?;
+                let prev_until = b.open_until();
+                let until = now + Duration::from_millis(ahead);
+                let changed = b.trip_until(until, now);
+                let after = b.state(now);
+                match before {
+                    State::ForcedOpen | State::Disabled => {
+                        prop_assert!(!changed);
+                        prop_assert_eq!(after, before, "a held breaker adopted a trip");
+                    }
+                    _ if until <= now => prop_assert!(!changed),
+                    _ => {
+                        // Open until the later of the two: never shortened.
+                        let want = match (before, prev_until) {
+                            (State::Open, Some(p)) => p.max(until),
+                            _ => until,
+                        };
+                        prop_assert_eq!(after, State::Open);
+                        prop_assert_eq!(b.open_until(), Some(want));
+                        prop_assert_eq!(changed, Some(want) != prev_until || before != State::Open);
+                    }
+                }
+                // An adopted change says so; it is never an own trip.
+                let mut peek = b.clone();
+                while let Some(t) = peek.poll_transition() {
+                    if changed {
+                        prop_assert!(t.adopted && t.own_trip().is_none());
+                        prop_assert_eq!(t.open_until, b.open_until());
+                    }
+                }
+                decisions.push(format!("{now} adopt {until} {changed}"));
             }
             Op::ForceOpen => b.force_open(now),
             Op::Disable => b.disable(now),

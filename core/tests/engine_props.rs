@@ -98,6 +98,8 @@ enum Op {
     Shutdown,
     ForceOpen,
     ResetBreaker,
+    /// A trip seen elsewhere, holding until this many ms from now.
+    AdoptTrip(u64),
 }
 
 #[derive(Clone, Debug)]
@@ -308,6 +310,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         1 => skew().prop_map(|skew_ms| Op::Tick { skew_ms }),
         1 => Just(Op::Status),
         1 => prop_oneof![3 => Just(Op::ResetBreaker), 1 => Just(Op::ForceOpen)],
+        1 => prop_oneof![0u64..=2_000, 0u64..=90_000].prop_map(Op::AdoptTrip),
     ]
 }
 
@@ -984,6 +987,23 @@ impl Sim {
             }
             Op::ResetBreaker => {
                 self.engine.reset_breaker(self.clock);
+                self.drain(true)
+            }
+            Op::AdoptTrip(ahead) => {
+                let until = self.clock + ms(*ahead);
+                let before = self.engine.status(self.clock);
+                let changed = self.engine.adopt_trip(until, self.clock);
+                let after = self.engine.status(self.clock);
+                // Never shortened; a held breaker is left alone.
+                if let Some(prev) = before.breaker_open_until {
+                    prop_assert!(after.breaker_open_until >= Some(prev));
+                }
+                if changed {
+                    prop_assert_eq!(after.breaker, State::Open);
+                    prop_assert_eq!(after.breaker_open_until, Some(until));
+                } else {
+                    prop_assert_eq!(after.breaker, before.breaker);
+                }
                 self.drain(true)
             }
         }

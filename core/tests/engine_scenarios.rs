@@ -561,3 +561,111 @@ fn a_body_too_large_gives_up_at_once_without_a_fake_response() {
     );
     assert_eq!(h.transmits.len(), 1);
 }
+
+/// The breaker trips the engine has shared (its own, not adopted ones).
+fn own_trips(h: &Harness) -> Vec<Instant> {
+    h.events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::BreakerTransition(t) => t.own_trip(),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_trip_in_one_worker_holds_another_healthy_worker_open_until_then_and_it_probes_after() {
+    let mut config = no_jitter();
+    config.retry.max_attempts = 1;
+    // Worker A sees five 503s and trips; worker B has seen only successes.
+    let mut a = Harness::new(config.clone());
+    let mut b = Harness::new(config);
+    for _ in 0..5 {
+        a.get("/v1/clusters?x=1");
+        a.run(a.now + Duration::from_secs(1), &mut |_, _| status(503));
+    }
+    b.get("/v1/clusters?x=1");
+    b.run(a.now, &mut |_, _| ok("{}"));
+    let shared = own_trips(&a);
+    assert_eq!(shared.len(), 1, "A reports its own trip, once");
+    let until = shared[0];
+    let tripped_at = a
+        .events
+        .iter()
+        .find_map(|(_, e)| match e {
+            Event::BreakerTransition(t) if t.to == State::Open => Some(t.at),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        until,
+        tripped_at + Duration::from_secs(60),
+        "open for the default 60 s"
+    );
+
+    // A's trip reaches B through the store a little later.
+    b.now = a.now + Duration::from_millis(300);
+    assert!(b.engine.adopt_trip(until, b.now));
+    assert!(
+        !b.engine.adopt_trip(until, b.now),
+        "the same trip twice: no change"
+    );
+    b.run(b.now, &mut |_, _| ok("{}"));
+    assert!(
+        own_trips(&b).is_empty(),
+        "an adopted trip is not shared again"
+    );
+    assert!(b.events.iter().any(|(_, e)| matches!(
+        e,
+        Event::BreakerTransition(t) if t.to == State::Open && t.adopted && t.open_until == Some(until)
+    )));
+
+    // B refuses at once, sending nothing, and says until when.
+    let sent = b.transmits.len();
+    let id = b.get("/v1/clusters?x=2");
+    b.run(b.now, &mut |_, _| ok("{}"));
+    assert_eq!(
+        b.completion(id).outcome,
+        Completion::BreakerOpen { until },
+        "B holds its request as breaker-open"
+    );
+    assert_eq!(b.transmits.len(), sent);
+
+    // After the shared open time B probes, and three good probes close it.
+    b.run(until, &mut |_, _| ok("{}"));
+    for i in 0..3 {
+        let probe = b.get(&format!("/v1/clusters?p={i}"));
+        b.run(b.now + Duration::from_secs(1), &mut |_, _| ok("{}"));
+        assert!(b.completion(probe).outcome.is_success());
+    }
+    assert_eq!(b.engine.status(b.now).breaker, State::Closed);
+    assert!(
+        b.events
+            .iter()
+            .any(|(_, e)| matches!(e, Event::AttemptStarted { probe: true, .. }))
+    );
+}
+
+#[test]
+fn an_adopted_trip_never_shortens_the_engines_own_longer_open_time() {
+    let mut config = no_jitter();
+    config.retry.max_attempts = 1;
+    let mut h = Harness::new(config);
+    for _ in 0..5 {
+        h.get("/v1/clusters?x=1");
+        h.run(h.now + Duration::from_secs(1), &mut |_, _| status(503));
+    }
+    let own = own_trips(&h)[0];
+    assert!(!h.engine.adopt_trip(own - Duration::from_secs(30), h.now));
+    assert_eq!(h.engine.status(h.now).breaker_open_until, Some(own));
+    // A longer one lengthens it.
+    assert!(h.engine.adopt_trip(own + Duration::from_secs(30), h.now));
+    assert_eq!(
+        h.engine.status(h.now).breaker_open_until,
+        Some(own + Duration::from_secs(30))
+    );
+    // A forced-open engine is left alone.
+    h.engine.force_breaker_open(h.now);
+    assert!(!h.engine.adopt_trip(own + Duration::from_secs(90), h.now));
+    assert_eq!(h.engine.status(h.now).breaker, State::ForcedOpen);
+}

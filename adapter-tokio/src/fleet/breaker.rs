@@ -1,9 +1,14 @@
 //! A breaker trip published to the whole fleet.
 
-use super::conn::{Conn, FleetError, FleetOptions, Health};
+use super::conn::{Conn, FailMode, FleetError, FleetOptions, Health};
+use crate::breaker_share::{BreakerShare, ShareFuture};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// The resource a [`SharedTrip`] shares through [`BreakerShare`] unless
+/// [`SharedTrip::with_resource`] names another.
+pub const DEFAULT_RESOURCE: &str = "novita";
 
 /// Publishes "the breaker for this resource is open for the next D" to every
 /// worker, and tells each worker, polling at most every `poll_every`, how
@@ -12,19 +17,40 @@ use std::time::{Duration, Instant};
 /// The trip is the key `<prefix>:trip:<resource>` with a `PX` expiry of D:
 /// it vanishes by itself when the hold ends, and the remaining time (`PTTL`)
 /// is measured on Redis's clock only, so worker clock skew does not matter.
-/// A publish never shortens a longer trip already published. Each worker
-/// keeps its own core breaker and calls its `force_open(now)` while
-/// [`SharedTrip::remaining`] is `Some` (the local breaker still decides the
-/// rest: probing, closing, its own counting). No pub/sub: polling bounds the
-/// delay before a worker sees a trip by `poll_every`.
+/// A publish never shortens a longer trip already published. No pub/sub:
+/// polling bounds the delay before a worker sees a trip by `poll_every`.
 ///
-/// When Redis is unreachable the answer is "no published trip" (the local
-/// breaker alone decides), logged once.
+/// Each worker keeps its own core breaker, which still decides: in a
+/// [`Driver`](crate::Driver), put the `SharedTrip` in
+/// [`DriverOptions::breaker_share`](crate::DriverOptions::breaker_share)
+/// (it implements [`BreakerShare`] for the resource set with
+/// [`SharedTrip::with_resource`], default [`DEFAULT_RESOURCE`]): the
+/// engine's own trips are published, and a trip published by any worker is
+/// adopted by the engine ([`Engine::adopt_trip`](novitai_core::engine::Engine::adopt_trip)),
+/// which holds the local breaker open until then and probes after. With a
+/// bare core breaker, call its
+/// [`trip_until`](novitai_core::breaker::CircuitBreaker::trip_until) yourself.
+///
+/// When Redis is unreachable, [`FleetOptions::fail_mode`] decides, logged
+/// once when Redis is lost and once when it is back:
+/// - [`FailMode::FallbackLocal`]: "no published trip"; the local breaker
+///   alone decides.
+/// - [`FailMode::Closed`]: the unknown counts as a trip that holds for
+///   `poll_every` + twice the command timeout (past the time the next
+///   answer can come), so every worker refuses calls until Redis answers
+///   again.
+///
+/// A publish that cannot reach Redis fails with
+/// [`FleetError::Unavailable`] (logged, when published through
+/// [`BreakerShare`]); the trip then stays local.
 #[derive(Debug)]
 pub struct SharedTrip {
     conn: Conn,
     prefix: String,
+    resource: String,
     poll_every: Duration,
+    fail_mode: FailMode,
+    unreachable_hold: Duration,
     health: Health,
     cache: Mutex<HashMap<String, (Instant, Option<Instant>)>>,
 }
@@ -49,10 +75,32 @@ impl SharedTrip {
         Ok(SharedTrip {
             conn: Conn::new(url, opts)?,
             prefix: opts.prefix.clone(),
+            resource: DEFAULT_RESOURCE.to_owned(),
             poll_every,
+            fail_mode: opts.fail_mode,
+            // The next answer comes at most `poll_every` + one command
+            // timeout after this one; twice the timeout leaves a margin, so
+            // the hold does not lapse (half-open) between two failed polls.
+            unreachable_hold: poll_every
+                .saturating_add(opts.command_timeout.saturating_mul(2))
+                .max(Duration::from_millis(1)),
             health: Health::default(),
             cache: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The same, sharing `resource` through [`BreakerShare`] (one per
+    /// service a breaker guards).
+    #[must_use]
+    pub fn with_resource(mut self, resource: impl Into<String>) -> SharedTrip {
+        self.resource = resource.into();
+        self
+    }
+
+    /// The resource shared through [`BreakerShare`].
+    #[must_use]
+    pub fn resource(&self) -> &str {
+        &self.resource
     }
 
     fn key(&self, resource: &str) -> String {
@@ -69,7 +117,16 @@ impl SharedTrip {
         let mut inv = script.key(self.key(resource));
         inv.arg(ms);
         let mut con = self.conn.manager();
-        let changed: i64 = self.conn.bounded(inv.invoke_async(&mut con)).await?;
+        let changed: i64 = match self.conn.bounded(inv.invoke_async(&mut con)).await {
+            Ok(c) => {
+                self.health.ok("breaker");
+                c
+            }
+            Err(e) => {
+                self.health.failed("breaker", self.fail_mode, &e);
+                return Err(e);
+            }
+        };
         self.forget(resource);
         Ok(changed == 1)
     }
@@ -83,7 +140,8 @@ impl SharedTrip {
 
     /// How long the published trip of `resource` still holds, if any. Asks
     /// Redis at most once per `poll_every` per resource; in between the
-    /// cached answer is aged locally.
+    /// cached answer is aged locally. Redis unreachable: see the type's docs
+    /// (the [`FailMode`]). Never waits longer than the command timeout.
     pub async fn remaining(&self, resource: &str) -> Option<Duration> {
         let now = Instant::now();
         {
@@ -105,24 +163,58 @@ impl SharedTrip {
             .conn
             .bounded(redis::cmd("PTTL").arg(&key).query_async(&mut con))
             .await;
+        // Measured from when the answer arrived, and rounded up (PTTL is
+        // whole ms): a worker's adopted trip never ends before the published
+        // one, so it cannot go half-open and then re-adopt the last sliver
+        // of the same trip (which would make its first probe stale).
+        let answered = Instant::now();
         let until = match pttl {
             Ok(ms) => {
                 self.health.ok("breaker");
                 u64::try_from(ms)
                     .ok()
                     .filter(|&m| m > 0)
-                    .map(|m| now + Duration::from_millis(m))
+                    .map(|m| answered + Duration::from_millis(m.saturating_add(1)))
             }
             Err(e) => {
-                self.health
-                    .failed("breaker", super::FailMode::FallbackLocal, &e);
-                None
+                self.health.failed("breaker", self.fail_mode, &e);
+                match self.fail_mode {
+                    FailMode::FallbackLocal => None,
+                    FailMode::Closed => Some(answered + self.unreachable_hold),
+                }
             }
         };
         self.cache
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(resource.to_owned(), (now, until));
-        until.map(|u| u.saturating_duration_since(now))
+        until.map(|u| u.saturating_duration_since(Instant::now()))
+    }
+}
+
+impl BreakerShare for SharedTrip {
+    fn publish(&self, open_for: Duration) -> ShareFuture<'_, ()> {
+        Box::pin(async move {
+            match SharedTrip::publish(self, &self.resource, open_for).await {
+                Ok(extended) => tracing::debug!(
+                    resource = %self.resource,
+                    extended,
+                    "fleet: breaker trip published"
+                ),
+                Err(e) => tracing::warn!(
+                    resource = %self.resource,
+                    error = %e,
+                    "fleet: the breaker trip could not be published; it stays local"
+                ),
+            }
+        })
+    }
+
+    fn remaining(&self) -> ShareFuture<'_, Option<Duration>> {
+        Box::pin(SharedTrip::remaining(self, &self.resource))
+    }
+
+    fn poll_interval(&self) -> Duration {
+        self.poll_every
     }
 }

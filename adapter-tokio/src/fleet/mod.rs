@@ -13,12 +13,18 @@
 //!   another ([`spawn_reclaimer`]).
 //! - [`SharedTrip`]: a breaker trip published fleet-wide (a key with a `PX`
 //!   expiry at the open-until time); each worker polls it at most every so
-//!   often and holds its local breaker open until then.
+//!   often and its engine adopts it, holding the local breaker open until
+//!   then. It is a [`BreakerShare`](crate::BreakerShare): put it in
+//!   [`DriverOptions::breaker_share`](crate::DriverOptions::breaker_share)
+//!   and the driver publishes the engine's own trips and feeds the others'
+//!   to [`Engine::adopt_trip`](novitai_core::engine::Engine::adopt_trip).
 //!
 //! What stays local: every other decision of the engine (retries, the
-//! breaker's own counting, timeouts, caching), and, when Redis is unreachable
-//! and [`FailMode::FallbackLocal`] is chosen, the rate limit (a core
-//! [`Gcra`](novitai_core::limiter::Gcra) per key in this process).
+//! breaker's own counting, probing and closing, timeouts, caching), and,
+//! when Redis is unreachable and [`FailMode::FallbackLocal`] is chosen, the
+//! rate limit (a core [`Gcra`](novitai_core::limiter::Gcra) per key in this
+//! process), the breaker (no shared trip) and the outbox (see
+//! [`RedisOutbox`]).
 //!
 //! Redis unreachable never hangs a caller: every command runs under
 //! [`FleetOptions::command_timeout`], connections are made with
@@ -32,7 +38,7 @@ mod conn;
 mod limiter;
 mod outbox;
 
-pub use breaker::SharedTrip;
+pub use breaker::{DEFAULT_RESOURCE, SharedTrip};
 pub use conn::{FailMode, FleetError, FleetOptions};
 pub use limiter::{Denied, GCRA_LUA, RedisGcra};
 pub use outbox::{RedisOutbox, spawn_reclaimer};

@@ -2,7 +2,9 @@
 
 use crate::webhook::{Outbox, OutboxError, WebhookSender};
 use novitai_core::webhook::PendingDelivery;
+use std::collections::{HashMap, HashSet};
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -82,9 +84,26 @@ return n
 /// error rather than wait. Redis must persist (AOF or RDB) for records to
 /// survive a Redis restart; that is Redis's configuration, not this type's.
 ///
+/// When Redis is unreachable (logged once when lost, once when back):
+/// - by default the outbox **fails closed**: every call returns an error at
+///   once, so [`WebhookSender::send`](crate::webhook::WebhookSender::send)
+///   tells its caller the notification was not stored;
+/// - with [`RedisOutbox::with_local_fallback`] it **falls back to a local
+///   outbox** (e.g. a [`FileOutbox`](crate::webhook::FileOutbox)): records
+///   written while Redis is down go there and are delivered by this worker;
+///   [`RedisOutbox::flush_local`] (run by [`spawn_reclaimer`] on every tick)
+///   moves them into Redis once it answers again, and removals that could
+///   not reach Redis are retried then. Until flushed, such records are this
+///   host's alone: another worker cannot adopt them if this one dies (this
+///   one resumes them from the local outbox on restart), and a record
+///   finished while Redis was down may be delivered once more by another
+///   worker if this one dies before the removal reaches Redis (at least
+///   once; receivers deduplicate on webhook-id).
+///
 /// # Default
 ///
-/// No `Default`: it needs a URL. Lease 30 s, timeouts 1 s.
+/// No `Default`: it needs a URL. Lease 30 s, timeouts 1 s, no local fallback
+/// (fail closed).
 #[derive(Debug)]
 pub struct RedisOutbox {
     client: redis::Client,
@@ -94,6 +113,38 @@ pub struct RedisOutbox {
     lease: Duration,
     timeout: Duration,
     conn: Mutex<ConnState>,
+    fallback: Option<Fallback>,
+}
+
+/// The local outbox used while Redis is unreachable.
+#[derive(Debug)]
+struct Fallback {
+    local: Arc<dyn Outbox>,
+    /// Ids with a record in `local` (not yet moved to Redis).
+    ids: Mutex<HashSet<String>>,
+    /// Finished deliveries whose removal has not reached Redis yet.
+    removals: Mutex<HashSet<String>>,
+    /// Logged once per outage.
+    active: AtomicBool,
+}
+
+/// Why a Redis call failed: Redis unreachable (the fail mode applies) or
+/// anything else (an error either way).
+enum Failure {
+    Down(OutboxError),
+    Other(OutboxError),
+}
+
+impl Failure {
+    fn into_error(self) -> OutboxError {
+        match self {
+            Failure::Down(e) | Failure::Other(e) => e,
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 struct ConnState {
@@ -133,7 +184,33 @@ impl RedisOutbox {
                 next_try: None,
                 delay: MIN_BACKOFF,
             }),
+            fallback: None,
         })
+    }
+
+    /// The same outbox, falling back to `local` while Redis is unreachable
+    /// instead of failing (see the type's docs). Records already in `local`
+    /// (from an earlier run) are delivered by this worker and moved into
+    /// Redis by [`RedisOutbox::flush_local`].
+    ///
+    /// # Errors
+    /// When `local` cannot be read.
+    pub fn with_local_fallback(
+        mut self,
+        local: Arc<dyn Outbox>,
+    ) -> Result<RedisOutbox, OutboxError> {
+        let ids = local
+            .load_pending()?
+            .into_iter()
+            .map(|r| r.message_id)
+            .collect();
+        self.fallback = Some(Fallback {
+            local,
+            ids: Mutex::new(ids),
+            removals: Mutex::new(HashSet::new()),
+            active: AtomicBool::new(false),
+        });
+        Ok(self)
     }
 
     /// The same outbox with a different lease length (at least 1 ms).
@@ -180,15 +257,23 @@ impl RedisOutbox {
         &self,
         f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
     ) -> Result<T, OutboxError> {
+        self.try_conn(f).map_err(Failure::into_error)
+    }
+
+    /// [`with_conn`](Self::with_conn), telling "Redis unreachable" apart.
+    fn try_conn<T>(
+        &self,
+        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> Result<T, Failure> {
         let mut st = self.state();
         if st.conn.is_none() {
             if let Some(at) = st.next_try {
                 let now = Instant::now();
                 if now < at {
-                    return Err(OutboxError::Io(io::Error::other(format!(
+                    return Err(Failure::Down(OutboxError::Io(io::Error::other(format!(
                         "Redis unreachable; next reconnect attempt in {} ms",
                         at.saturating_duration_since(now).as_millis()
-                    ))));
+                    )))));
                 }
             }
             let made = self
@@ -210,23 +295,54 @@ impl RedisOutbox {
                 }
                 Err(e) => {
                     self.backoff(&mut st, &e);
-                    return Err(OutboxError::Io(io::Error::other(e)));
+                    return Err(Failure::Down(OutboxError::Io(io::Error::other(e))));
                 }
             }
         }
         let Some(conn) = st.conn.as_mut() else {
-            return Err(OutboxError::Io(io::Error::other("no Redis connection")));
+            return Err(Failure::Down(OutboxError::Io(io::Error::other(
+                "no Redis connection",
+            ))));
         };
         match f(conn) {
             Ok(v) => Ok(v),
+            Err(e) if matches!(e.kind(), redis::ErrorKind::Server(_)) => {
+                Err(Failure::Other(OutboxError::Io(io::Error::other(e))))
+            }
             Err(e) => {
-                if !matches!(e.kind(), redis::ErrorKind::Server(_)) {
-                    st.conn = None;
-                    self.backoff(&mut st, &e);
-                }
-                Err(OutboxError::Io(io::Error::other(e)))
+                st.conn = None;
+                self.backoff(&mut st, &e);
+                Err(Failure::Down(OutboxError::Io(io::Error::other(e))))
             }
         }
+    }
+
+    /// Redis is unreachable: the local outbox, if configured (logged once
+    /// per outage).
+    fn fall_back(&self, e: &OutboxError) -> Option<&Fallback> {
+        let fb = self.fallback.as_ref()?;
+        if !fb.active.swap(true, Ordering::Relaxed) {
+            tracing::warn!(worker = %self.worker, error = %e, "webhook outbox: Redis unreachable; using the local outbox until it is back");
+        }
+        Some(fb)
+    }
+
+    /// Redis answered: a record of `id` left in the local outbox is stale
+    /// now, drop it.
+    fn redis_ok(&self, id: Option<&str>) -> Result<(), OutboxError> {
+        let Some(fb) = &self.fallback else {
+            return Ok(());
+        };
+        if fb.active.swap(false, Ordering::Relaxed) {
+            tracing::info!(worker = %self.worker, "webhook outbox: Redis reachable again; leaving the local outbox");
+        }
+        if let Some(id) = id
+            && lock(&fb.ids).contains(id)
+        {
+            fb.local.remove(id)?;
+            lock(&fb.ids).remove(id);
+        }
+        Ok(())
     }
 
     fn backoff(&self, st: &mut ConnState, e: &redis::RedisError) {
@@ -242,9 +358,25 @@ impl RedisOutbox {
     }
 
     fn write(&self, record: &PendingDelivery, mode: &str) -> Result<(), OutboxError> {
-        let json = serde_json::to_string(record).map_err(OutboxError::Encode)?;
+        match self.write_redis(record, mode) {
+            Ok(()) => self.redis_ok(Some(&record.message_id)),
+            Err(Failure::Down(e)) => match self.fall_back(&e) {
+                Some(fb) => {
+                    fb.local.update(record)?;
+                    lock(&fb.ids).insert(record.message_id.clone());
+                    Ok(())
+                }
+                None => Err(e),
+            },
+            Err(Failure::Other(e)) => Err(e),
+        }
+    }
+
+    fn write_redis(&self, record: &PendingDelivery, mode: &str) -> Result<(), Failure> {
+        let json =
+            serde_json::to_string(record).map_err(|e| Failure::Other(OutboxError::Encode(e)))?;
         let script = redis::Script::new(PUT_LUA);
-        self.with_conn(|c| {
+        self.try_conn(|c| {
             script
                 .key(&self.records_key)
                 .key(&self.leases_key)
@@ -258,9 +390,62 @@ impl RedisOutbox {
         .map(|_| ())
     }
 
-    fn claim(&self, only_orphans: bool) -> Result<Vec<PendingDelivery>, OutboxError> {
+    fn remove_redis(&self, message_id: &str) -> Result<(), Failure> {
+        self.try_conn(|c| {
+            redis::pipe()
+                .atomic()
+                .hdel(&self.records_key, message_id)
+                .ignore()
+                .hdel(&self.leases_key, message_id)
+                .ignore()
+                .query::<()>(c)
+        })
+    }
+
+    /// Moves the records written to the local fallback while Redis was
+    /// unreachable into Redis (leased to this worker), and retries the
+    /// removals that could not reach it. Returns how many records moved.
+    /// Without a local fallback, or with nothing local, it does nothing.
+    ///
+    /// # Errors
+    /// When Redis is still unreachable (nothing is lost: the records stay
+    /// local) or the local outbox fails.
+    pub fn flush_local(&self) -> Result<usize, OutboxError> {
+        let Some(fb) = &self.fallback else {
+            return Ok(0);
+        };
+        let removals: Vec<String> = lock(&fb.removals).iter().cloned().collect();
+        for id in removals {
+            self.remove_redis(&id).map_err(Failure::into_error)?;
+            lock(&fb.removals).remove(&id);
+        }
+        if lock(&fb.ids).is_empty() {
+            return Ok(0);
+        }
+        let mut moved = 0;
+        for record in fb.local.load_pending()? {
+            self.write_redis(&record, "update")
+                .map_err(Failure::into_error)?;
+            fb.local.remove(&record.message_id)?;
+            lock(&fb.ids).remove(&record.message_id);
+            moved += 1;
+        }
+        if moved > 0 {
+            tracing::info!(worker = %self.worker, moved, "webhook outbox: moved records from the local outbox into Redis");
+        }
+        self.redis_ok(None)?;
+        Ok(moved)
+    }
+
+    /// Records in the local fallback not yet moved into Redis.
+    #[must_use]
+    pub fn local_len(&self) -> usize {
+        self.fallback.as_ref().map_or(0, |fb| lock(&fb.ids).len())
+    }
+
+    fn claim(&self, only_orphans: bool) -> Result<Vec<PendingDelivery>, Failure> {
         let script = redis::Script::new(CLAIM_LUA);
-        let raw: Vec<String> = self.with_conn(|c| {
+        let raw: Vec<String> = self.try_conn(|c| {
             script
                 .key(&self.records_key)
                 .key(&self.leases_key)
@@ -283,7 +468,7 @@ impl RedisOutbox {
 
     /// Claims the records of dead workers (lease expired) for this worker.
     pub fn claim_orphans(&self) -> Result<Vec<PendingDelivery>, OutboxError> {
-        self.claim(true)
+        self.claim(true).map_err(Failure::into_error)
     }
 
     /// Extends every lease this worker holds by the lease length; returns
@@ -320,25 +505,55 @@ impl Outbox for RedisOutbox {
     }
 
     fn remove(&self, message_id: &str) -> Result<(), OutboxError> {
-        self.with_conn(|c| {
-            redis::pipe()
-                .atomic()
-                .hdel(&self.records_key, message_id)
-                .ignore()
-                .hdel(&self.leases_key, message_id)
-                .ignore()
-                .query::<()>(c)
-        })
+        match self.remove_redis(message_id) {
+            Ok(()) => self.redis_ok(Some(message_id)),
+            Err(Failure::Down(e)) => match self.fall_back(&e) {
+                Some(fb) => {
+                    if lock(&fb.ids).remove(message_id) {
+                        fb.local.remove(message_id)?;
+                    }
+                    lock(&fb.removals).insert(message_id.to_owned());
+                    Ok(())
+                }
+                None => Err(e),
+            },
+            Err(Failure::Other(e)) => Err(e),
+        }
     }
 
+    /// This worker's records and every orphan in Redis, plus (with a local
+    /// fallback) the local records, which win over Redis's copy of the same
+    /// id. With a fallback and Redis unreachable: the local records only.
     fn load_pending(&self) -> Result<Vec<PendingDelivery>, OutboxError> {
-        self.claim(false)
+        let from_redis = match self.claim(false) {
+            Ok(v) => {
+                self.redis_ok(None)?;
+                v
+            }
+            Err(Failure::Down(e)) => match self.fall_back(&e) {
+                Some(_) => Vec::new(),
+                None => return Err(e),
+            },
+            Err(Failure::Other(e)) => return Err(e),
+        };
+        let Some(fb) = &self.fallback else {
+            return Ok(from_redis);
+        };
+        let mut all: HashMap<String, PendingDelivery> = from_redis
+            .into_iter()
+            .map(|r| (r.message_id.clone(), r))
+            .collect();
+        for r in fb.local.load_pending()? {
+            all.insert(r.message_id.clone(), r);
+        }
+        Ok(all.into_values().collect())
     }
 }
 
-/// Keeps `outbox`'s leases alive and hands deliveries of dead workers to
-/// `sender`, every `every` (choose well under the lease length). Runs until
-/// aborted; errors are logged and retried on the next tick.
+/// Keeps `outbox`'s leases alive, moves records of its local fallback into
+/// Redis ([`RedisOutbox::flush_local`]) and hands deliveries of dead workers
+/// to `sender`, every `every` (choose well under the lease length). Runs
+/// until aborted; errors are logged and retried on the next tick.
 pub fn spawn_reclaimer(
     outbox: Arc<RedisOutbox>,
     sender: WebhookSender,
@@ -352,6 +567,7 @@ pub fn spawn_reclaimer(
             let o = Arc::clone(&outbox);
             let claimed = tokio::task::spawn_blocking(move || {
                 o.renew_leases()?;
+                o.flush_local()?;
                 o.claim_orphans()
             })
             .await;

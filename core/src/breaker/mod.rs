@@ -14,6 +14,7 @@
 //!    │                            └───────────────────────────────────────┤
 //!    └────────────────────── M probes succeeded ──────────────────────────┘
 //!  force_open(now) ─▶ ForcedOpen      disable(now) ─▶ Disabled      reset(now) ─▶ Closed
+//!  trip_until(until, now): Closed / HalfOpen / Open (shorter) ─▶ Open until `until`
 //! ```
 //!
 //! - **Trip policies** (any that is on can trip it): `consecutive_failures`
@@ -38,6 +39,16 @@
 //!   [`poll_timeout`](CircuitBreaker::poll_timeout) tells a driver when to
 //!   call back. A `now` earlier than one already seen counts as no time passing.
 //! - **Transitions are data**: drain [`poll_transition`](CircuitBreaker::poll_transition).
+//!   A change to open says until when ([`Transition::open_until`]) and
+//!   whether the trip was this breaker's own or adopted
+//!   ([`Transition::adopted`]).
+//! - **Trips seen elsewhere** (another worker's breaker on the same
+//!   service, shared through a store): [`trip_until`](CircuitBreaker::trip_until)
+//!   opens this breaker until that trip's end. It never shortens a longer
+//!   open time, leaves a forced-open or disabled breaker alone, and after
+//!   `until` the breaker goes half-open and probes as usual. An adopted trip
+//!   does not count as one of this breaker's own trips (the growing open
+//!   time is not advanced by it).
 //!
 //! ```
 //! use novitai_core::breaker::{BreakerConfig, CircuitBreaker, Rejected, State};
@@ -117,6 +128,9 @@ impl fmt::Display for State {
 }
 
 /// A state change, as data: `from` → `to` at the instant `at` it happened.
+///
+/// `from` and `to` are both [`State::Open`] when an adopted trip
+/// ([`CircuitBreaker::trip_until`]) made an open breaker stay open longer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transition {
     /// The state before.
@@ -126,6 +140,31 @@ pub struct Transition {
     /// When it happened (for time-driven changes: the due instant, even if
     /// the breaker was only asked later).
     pub at: Instant,
+    /// For a change to [`State::Open`]: when the open time ends. `None` for
+    /// every other change.
+    #[serde(default)]
+    pub open_until: Option<Instant>,
+    /// `true` when the change to open came from a trip seen elsewhere
+    /// ([`CircuitBreaker::trip_until`]), `false` for this breaker's own trip
+    /// and every other change. A driver sharing trips with other workers
+    /// publishes only its own (`to == Open && !adopted`), so a trip is never
+    /// echoed back and forth.
+    #[serde(default)]
+    pub adopted: bool,
+}
+
+impl Transition {
+    /// `Some(until)` when this is the breaker's own trip (a change to
+    /// [`State::Open`] decided by its own counting, not adopted): what a
+    /// fleet shares with its other workers.
+    #[must_use]
+    pub fn own_trip(&self) -> Option<Instant> {
+        if self.to == State::Open && !self.adopted {
+            self.open_until
+        } else {
+            None
+        }
+    }
 }
 
 /// Why [`CircuitBreaker::try_acquire`] said no.
@@ -468,6 +507,35 @@ impl CircuitBreaker {
         }
     }
 
+    /// Adopts a trip seen elsewhere (another worker's breaker on the same
+    /// service): holds the breaker open until `until`, then it goes
+    /// half-open and probes as usual. Returns whether anything changed.
+    ///
+    /// - Closed or half-open: opens until `until` (probes out become stale,
+    ///   like on any state change).
+    /// - Open until an earlier instant: stays open, now until `until`
+    ///   (an `Open → Open` transition).
+    /// - Open until `until` or later, forced open, disabled, or `until` not
+    ///   after `now`: nothing happens; a longer local open is never shortened.
+    ///
+    /// The transition is marked [`adopted`](Transition::adopted). An adopted
+    /// trip is not one of this breaker's own trips: the growing open time
+    /// ([`OpenDuration::Exponential`]) is neither advanced nor reset by it.
+    pub fn trip_until(&mut self, until: Instant, now: Instant) -> bool {
+        let now = self.inner.advance(now);
+        if until <= now {
+            return false;
+        }
+        match self.inner.phase {
+            Phase::ForcedOpen | Phase::Disabled => false,
+            Phase::Open { until: local } if local >= until => false,
+            Phase::Closed | Phase::HalfOpen | Phase::Open { .. } => {
+                self.inner.enter_as(Phase::Open { until }, now, true);
+                true
+            }
+        }
+    }
+
     /// Takes the breaker out of the way (every call permitted, nothing
     /// counted) until [`reset`](Self::reset). No-op if already disabled.
     pub fn disable(&mut self, now: Instant) {
@@ -633,6 +701,11 @@ impl Inner {
     /// Switches to `phase` at `at`: new generation, state-local data reset,
     /// transition queued.
     fn enter(&mut self, phase: Phase, at: Instant) {
+        self.enter_as(phase, at, false);
+    }
+
+    /// [`enter`](Self::enter), saying whether the change was adopted.
+    fn enter_as(&mut self, phase: Phase, at: Instant, adopted: bool) {
         let from = self.phase.state();
         self.phase = phase;
         self.generation = self.generation.wrapping_add(1);
@@ -643,10 +716,16 @@ impl Inner {
         if self.transitions.len() >= TRANSITION_QUEUE {
             self.transitions.pop_front();
         }
+        let open_until = match phase {
+            Phase::Open { until } => Some(until),
+            _ => None,
+        };
         self.transitions.push_back(Transition {
             from,
             to: phase.state(),
             at,
+            open_until,
+            adopted,
         });
     }
 }

@@ -407,6 +407,167 @@ fn reset_from_open_closes_and_forgets_growth() {
     assert!(b.poll_transition().is_none());
 }
 
+// ---- trips seen elsewhere (trip_until) -------------------------------------
+
+/// The transitions with their open-until and adopted flag.
+fn drain_full(b: &mut CircuitBreaker) -> Vec<Transition> {
+    core::iter::from_fn(|| b.poll_transition()).collect()
+}
+
+#[test]
+fn a_trip_seen_elsewhere_opens_a_healthy_breaker_and_it_probes_after() {
+    // Worker B has seen no failures; worker A tripped and shares "open until
+    // 70 s". B refuses until then, then probes like after its own trip.
+    let mut b = breaker(BreakerConfig::default());
+    succeed_n(&mut b, 3, secs(5));
+    assert!(b.trip_until(secs(70), secs(10)));
+    assert_eq!(b.state(secs(10)), State::Open);
+    assert_eq!(
+        b.try_acquire(secs(69)),
+        Err(Rejected::Open { until: secs(70) })
+    );
+    assert_eq!(b.poll_timeout(), Some(secs(70)));
+    let probe = b
+        .try_acquire(secs(70))
+        .expect("a probe after the shared open time");
+    assert!(probe.is_probe());
+    b.on_success(probe, secs(71));
+    succeed_n(&mut b, 2, secs(71));
+    assert_eq!(b.state(secs(71)), State::Closed);
+    let changes = drain_full(&mut b);
+    assert_eq!(
+        changes.first(),
+        Some(&Transition {
+            from: State::Closed,
+            to: State::Open,
+            at: secs(10),
+            open_until: Some(secs(70)),
+            adopted: true,
+        })
+    );
+    assert_eq!(changes.first().and_then(Transition::own_trip), None);
+    assert!(
+        changes
+            .iter()
+            .skip(1)
+            .all(|t| !t.adopted && t.open_until.is_none())
+    );
+}
+
+#[test]
+fn an_adopted_trip_never_shortens_a_longer_local_open() {
+    let mut b = breaker(BreakerConfig::default());
+    fail_n(&mut b, 5, secs(0)); // open until 60 s
+    let own = drain_full(&mut b);
+    assert_eq!(own.len(), 1);
+    assert_eq!(own[0].own_trip(), Some(secs(60)), "its own trip, to share");
+    assert!(!b.trip_until(secs(30), secs(1)));
+    assert!(!b.trip_until(secs(60), secs(1)));
+    assert_eq!(b.open_until(), Some(secs(60)));
+    assert!(
+        drain_full(&mut b).is_empty(),
+        "nothing changed, nothing reported"
+    );
+}
+
+#[test]
+fn a_longer_trip_seen_elsewhere_keeps_an_open_breaker_open_longer() {
+    let mut b = breaker(BreakerConfig::default());
+    fail_n(&mut b, 5, secs(0)); // open until 60 s
+    drain(&mut b);
+    assert!(b.trip_until(secs(90), secs(20)));
+    assert_eq!(
+        b.try_acquire(secs(60)),
+        Err(Rejected::Open { until: secs(90) })
+    );
+    assert_eq!(
+        drain_full(&mut b),
+        [Transition {
+            from: State::Open,
+            to: State::Open,
+            at: secs(20),
+            open_until: Some(secs(90)),
+            adopted: true,
+        }]
+    );
+    assert!(b.try_acquire(secs(90)).is_ok_and(|p| p.is_probe()));
+}
+
+#[test]
+fn a_trip_seen_elsewhere_reopens_a_half_open_breaker_and_its_probes_go_stale() {
+    let mut b = breaker(BreakerConfig::default());
+    fail_n(&mut b, 5, secs(0));
+    let probe = b.try_acquire(secs(60)).unwrap();
+    assert!(b.trip_until(secs(100), secs(61)));
+    // The probe from before the adopted trip cannot close it.
+    b.on_success(probe, secs(62));
+    assert_eq!(b.state(secs(62)), State::Open);
+    assert_eq!(b.open_until(), Some(secs(100)));
+}
+
+#[test]
+fn forced_open_and_disabled_breakers_ignore_trips_seen_elsewhere() {
+    let mut b = breaker(BreakerConfig::default());
+    b.force_open(secs(0));
+    assert!(!b.trip_until(secs(60), secs(1)));
+    assert_eq!(b.state(secs(1)), State::ForcedOpen);
+    let mut d = breaker(BreakerConfig::default());
+    d.disable(secs(0));
+    assert!(!d.trip_until(secs(60), secs(1)));
+    assert_eq!(d.state(secs(1)), State::Disabled);
+    assert!(d.try_acquire(secs(2)).is_ok());
+}
+
+#[test]
+fn a_trip_that_already_ended_changes_nothing() {
+    let mut b = breaker(BreakerConfig::default());
+    assert!(!b.trip_until(secs(10), secs(10)));
+    assert!(!b.trip_until(secs(5), secs(10)));
+    assert!(!b.trip_until(Instant::ZERO, secs(10)));
+    assert_eq!(b.state(secs(10)), State::Closed);
+    assert!(b.poll_transition().is_none());
+}
+
+#[test]
+fn an_adopted_trip_does_not_advance_the_growing_open_time() {
+    let mut b = breaker(BreakerConfig {
+        open_duration: OpenDuration::Exponential {
+            initial: Duration::from_secs(10),
+            factor: 2.0,
+            max: Duration::from_secs(100),
+        },
+        ..BreakerConfig::default()
+    });
+    assert!(b.trip_until(secs(30), secs(0)));
+    assert_eq!(b.metrics(secs(0)).consecutive_trips, 0);
+    // After the adopted open time a failed probe is this breaker's first own
+    // trip: the initial open time.
+    let probe = b.try_acquire(secs(30)).unwrap();
+    b.on_failure(probe, secs(30));
+    assert_eq!(b.open_until(), Some(secs(40)));
+    // A trip seen elsewhere while the own one is open only lengthens it; the
+    // next own trip still grows from 10 s to 20 s.
+    assert!(b.trip_until(secs(45), secs(31)));
+    let probe = b.try_acquire(secs(45)).unwrap();
+    b.on_failure(probe, secs(45));
+    assert_eq!(b.open_until(), Some(secs(65)));
+}
+
+#[test]
+fn a_snapshot_from_before_the_open_until_fields_still_loads() {
+    let mut b = breaker(BreakerConfig::default());
+    fail_n(&mut b, 5, secs(0));
+    let mut v = serde_json::to_value(&b).unwrap();
+    for t in v["transitions"].as_array_mut().unwrap() {
+        let t = t.as_object_mut().unwrap();
+        t.remove("open_until");
+        t.remove("adopted");
+    }
+    let mut back: CircuitBreaker = serde_json::from_value(v).unwrap();
+    let t = back.poll_transition().unwrap();
+    assert_eq!((t.to, t.open_until, t.adopted), (State::Open, None, false));
+}
+
 #[test]
 fn time_going_backwards_counts_as_no_time_passing() {
     let mut b = breaker(BreakerConfig::default());

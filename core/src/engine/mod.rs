@@ -451,6 +451,25 @@ impl Engine {
         self.drive(now);
     }
 
+    /// Adopts a breaker trip seen elsewhere (another worker on the same
+    /// service, through a shared store): the breaker is held open until
+    /// `until`, then goes half-open and probes as usual. A longer local open
+    /// time is never shortened; a forced-open or disabled breaker is left
+    /// alone (see [`CircuitBreaker::trip_until`]). Requests that would go out
+    /// meanwhile complete as [`Completion::BreakerOpen`]. Returns whether the
+    /// breaker changed; the change is reported as an
+    /// [`Event::BreakerTransition`] marked `adopted`.
+    ///
+    /// The engine's own trips are the transitions for which
+    /// [`Transition::own_trip`](crate::breaker::Transition::own_trip) is
+    /// `Some(until)`: those are what a driver shares with the fleet.
+    pub fn adopt_trip(&mut self, until: Instant, now: Instant) -> bool {
+        let now = self.clock(now);
+        let changed = self.breaker.trip_until(until, now);
+        self.drive(now);
+        changed
+    }
+
     /// Manual breaker control: back to closed with clean counters.
     pub fn reset_breaker(&mut self, now: Instant) {
         let now = self.clock(now);

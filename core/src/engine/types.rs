@@ -445,7 +445,10 @@ pub enum Event {
         /// The failure that caused it.
         reason: RetryReason,
     },
-    /// The circuit breaker changed state.
+    /// The circuit breaker changed state. A change to open carries its
+    /// open-until; [`Transition::own_trip`] is `Some(until)` when the engine's
+    /// own breaker tripped (what a fleet driver publishes), `None` for a trip
+    /// adopted with [`super::Engine::adopt_trip`].
     BreakerTransition(Transition),
     /// Admissions wait for the rate limiter until `until`.
     RateLimited {
