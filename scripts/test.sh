@@ -19,6 +19,9 @@ cargo fmt --all -- --check
 step "cargo clippy (warnings denied)"
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
+step "cargo doc (broken links and doc warnings denied)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --locked
+
 step "Python venv for the webhook interop test (idempotent)"
 if [ ! -x .venv/bin/python ]; then
   # Debian ships the venv module separately; install it only if missing.

@@ -2,7 +2,7 @@
 //!
 //! A [`BreakerShare`] in [`DriverOptions::breaker_share`] connects a
 //! driver's engine to a store every worker sees (with the `redis` feature:
-//! [`SharedTrip`](crate::fleet::SharedTrip)). The driver only carries
+//! `fleet::SharedTrip`). The driver only carries
 //! messages; what a trip means is the core's decision:
 //!
 //! - when the engine reports its own trip (an

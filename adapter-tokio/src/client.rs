@@ -211,7 +211,7 @@ impl NovitaBuilder {
     }
 
     /// Shares the breaker's trips with other workers through `share`
-    /// (e.g. [`SharedTrip`](crate::fleet::SharedTrip) with the `redis`
+    /// (e.g. `fleet::SharedTrip` with the `redis`
     /// feature); see [`crate::breaker_share`].
     pub fn breaker_share(mut self, share: Arc<dyn crate::BreakerShare>) -> NovitaBuilder {
         self.breaker_share = Some(share);

@@ -20,7 +20,7 @@
 //!   machine, an fsynced outbox, a DNS resolver that applies the URL guard) and
 //!   a verifying receiver (plain function, or axum middleware with the `axum`
 //!   feature).
-//! - With the `redis` feature, [`fleet`](crate::fleet): a fleet-wide GCRA
+//! - With the `redis` feature, `fleet`: a fleet-wide GCRA
 //!   limiter (one Lua script), a published breaker trip and a leased webhook
 //!   outbox shared by workers through one Redis.
 //! - With the `sim` feature, `sim_server` serves the core's deterministic
