@@ -3,8 +3,10 @@
 
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::{Map, Value};
 
+use super::wire::ErrorBody;
 use crate::http::HttpResponse;
 
 /// The path prefix of the v1 API on the real host; accepted and stripped so a
@@ -93,7 +95,9 @@ impl Query {
 }
 
 /// A JSON response with `Content-Type: application/json`.
-pub(crate) fn respond(status: u16, value: &Value) -> HttpResponse {
+pub(crate) fn respond<T: Serialize + ?Sized>(status: u16, value: &T) -> HttpResponse {
+    // The wire records hold strings, numbers, bools and lists only:
+    // serialising them cannot fail (an empty body would be the fallback).
     let body = serde_json::to_vec(value).unwrap_or_default();
     let mut r = HttpResponse::new(status, body);
     r.headers.set("Content-Type", "application/json");
@@ -101,7 +105,7 @@ pub(crate) fn respond(status: u16, value: &Value) -> HttpResponse {
 }
 
 /// 200 with a JSON body.
-pub(crate) fn ok(value: &Value) -> HttpResponse {
+pub(crate) fn ok<T: Serialize + ?Sized>(value: &T) -> HttpResponse {
     respond(200, value)
 }
 
@@ -109,7 +113,11 @@ pub(crate) fn ok(value: &Value) -> HttpResponse {
 pub(crate) fn error(status: u16, reason: &str, message: &str) -> HttpResponse {
     respond(
         status,
-        &json!({ "code": status, "reason": reason, "message": message }),
+        &ErrorBody {
+            code: status,
+            message,
+            reason,
+        },
     )
 }
 
