@@ -177,26 +177,31 @@ impl<'de, const N: usize> Visitor<'de> for Top<'_, N> {
 }
 
 /// The first pass: `None` unless `response` is a 2xx whose body is valid
-/// JSON; then the kind of the top value and of the values under `keys`.
-pub(crate) fn scan<const N: usize>(
-    response: &HttpResponse,
+/// JSON; then the body as text, the kind of its top value and of the values
+/// under `keys`.
+///
+/// The body is checked as UTF-8 once as a whole (outside strings valid JSON
+/// is ASCII, so a body that is not UTF-8 is not valid JSON either), and then
+/// read as text: the same checks as reading the bytes, without checking
+/// every string again on both passes.
+pub(crate) fn scan<'b, const N: usize>(
+    response: &'b HttpResponse,
     keys: &[&str; N],
-) -> Option<(Kind, [Option<Kind>; N])> {
+) -> Option<(&'b str, Kind, [Option<Kind>; N])> {
     // The wasm client keeps to the `Value` path: same answers, less code
     // (the fast paths add a second copy of the record readers, ~6% of the
     // gzipped package), and speed matters little for a browser's few calls.
     if cfg!(target_arch = "wasm32") || !response.is_success() {
         return None;
     }
-    let mut de = serde_json::Deserializer::from_slice(&response.body);
-    let top = de.deserialize_any(Top(keys)).ok()?;
-    de.end().ok()?;
-    Some(top)
+    let text = core::str::from_utf8(&response.body).ok()?;
+    let (top, kinds) = read(text, Top(keys))?;
+    Some((text, top, kinds))
 }
 
-/// Reads a whole body with `visitor` (a second pass after [`scan`]).
-fn read<'de, V: Visitor<'de>>(body: &'de [u8], visitor: V) -> Option<V::Value> {
-    let mut de = serde_json::Deserializer::from_slice(body);
+/// Reads a whole body with `visitor`.
+fn read<'de, V: Visitor<'de>>(text: &'de str, visitor: V) -> Option<V::Value> {
+    let mut de = serde_json::Deserializer::from_str(text);
     let v = de.deserialize_any(visitor).ok()?;
     de.end().ok()?;
     Some(v)
@@ -283,9 +288,9 @@ pub(crate) fn list<T: DeserializeOwned, const M: usize>(
     response: &HttpResponse,
     keys: &[&str; M],
 ) -> Option<(Vec<T>, [Option<u64>; M])> {
-    scan(response, &[])?;
+    let (text, _, _) = scan(response, &[])?;
     let (items, mut extras) = read(
-        &response.body,
+        text,
         List {
             keys,
             items: PhantomData,
@@ -334,13 +339,13 @@ pub(crate) fn record<T: DeserializeOwned, const N: usize>(
     response: &HttpResponse,
     wrappers: &[&str; N],
 ) -> Option<T> {
-    let (top, inner) = scan(response, wrappers)?;
+    let (text, top, inner) = scan(response, wrappers)?;
     if top != Kind::Object {
         return None;
     }
     match inner.iter().position(|k| *k == Some(Kind::Object)) {
         Some(at) => read(
-            &response.body,
+            text,
             Under {
                 keys: wrappers,
                 at,
@@ -348,7 +353,7 @@ pub(crate) fn record<T: DeserializeOwned, const N: usize>(
             },
         ),
         // The body itself (an object, so `Record` reads it as one).
-        None => read(&response.body, Record::<T>::new()).flatten(),
+        None => read(text, Record::<T>::new()).flatten(),
     }
 }
 
