@@ -183,13 +183,24 @@ pub(crate) fn opt_bool(m: &Map<String, Value>, key: &str) -> Result<Option<bool>
 /// Case-insensitive "fuzzy" match: every character of `needle` (spaces
 /// ignored) appears in `hay` in order as a substring once spaces are dropped.
 pub(crate) fn fuzzy_contains(hay: &str, needle: &str) -> bool {
-    let norm = |s: &str| -> String {
+    fn norm(s: &str) -> impl Iterator<Item = char> + Clone + '_ {
         s.chars()
             .filter(|c| !c.is_whitespace())
             .flat_map(char::to_lowercase)
-            .collect()
-    };
-    norm(hay).contains(norm(needle).as_str())
+    }
+    // `norm(hay).contains(norm(needle))` without building either string: try
+    // every position of the normalised hay (including the end, where only
+    // an empty needle matches).
+    let mut rest = norm(hay);
+    loop {
+        let mut h = rest.clone();
+        if norm(needle).all(|c| h.next() == Some(c)) {
+            return true;
+        }
+        if rest.next().is_none() {
+            return false;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -228,5 +239,45 @@ mod tests {
         assert!(fuzzy_contains("RTX 4090 24GB", "rtx4090"));
         assert!(fuzzy_contains("RTX 4090 24GB", "4090"));
         assert!(!fuzzy_contains("RTX 4090 24GB", "A100"));
+    }
+
+    #[test]
+    fn fuzzy_matches_what_comparing_normalised_strings_matches() {
+        let norm = |s: &str| -> String {
+            s.chars()
+                .filter(|c| !c.is_whitespace())
+                .flat_map(char::to_lowercase)
+                .collect()
+        };
+        let words = [
+            "",
+            " ",
+            "a",
+            "A",
+            "ab",
+            "b a",
+            "RTX 4090 24GB",
+            "x 40",
+            "4090 24",
+            "GB",
+            "gbx",
+            "\u{130}",
+            "i\u{307}",
+            "\u{307}",
+            "İx",
+            "aaab",
+            "aab",
+            "ß",
+            "SS",
+        ];
+        for hay in words {
+            for needle in words {
+                assert_eq!(
+                    fuzzy_contains(hay, needle),
+                    norm(hay).contains(norm(needle).as_str()),
+                    "{hay:?} {needle:?}"
+                );
+            }
+        }
     }
 }

@@ -9,18 +9,32 @@
 //! `bodies_are_canonical` checks that for every renderer.
 
 use alloc::string::String;
-use core::fmt::Display;
 use serde::{Serialize, Serializer};
 
 use super::instances::Port;
 
-/// A value written as a JSON string through its `Display` (counts and prices
-/// as strings, without allocating the string first).
-pub(crate) struct Str<T>(pub T);
+/// A number written as a JSON string (counts, prices and times as Novita
+/// sends them): its decimal digits, as `u64`'s `Display` writes them,
+/// formatted on the stack.
+pub(crate) struct Str(pub u64);
 
-impl<T: Display> Serialize for Str<T> {
+impl Serialize for Str {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&self.0)
+        let mut buf = [0u8; 20];
+        let mut at = buf.len();
+        let mut n = self.0;
+        loop {
+            at -= 1;
+            if let Some(d) = buf.get_mut(at) {
+                *d = b'0' + (n % 10) as u8;
+            }
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        let digits = buf.get(at..).unwrap_or_default();
+        s.serialize_str(core::str::from_utf8(digits).unwrap_or_default())
     }
 }
 
@@ -127,7 +141,7 @@ pub(crate) struct Cluster<'a> {
 #[derive(Serialize)]
 pub(crate) struct Monthly {
     pub month: u64,
-    pub price: Str<u64>,
+    pub price: Str,
 }
 
 /// A product.
@@ -151,10 +165,10 @@ pub(crate) struct Product<'a> {
     #[serde(rename = "monthlyPrice")]
     pub monthly_price: [Monthly; 4],
     pub name: &'a str,
-    pub price: Str<u64>,
+    pub price: Str,
     pub regions: [&'a str; 1],
     #[serde(rename = "spotPrice")]
-    pub spot_price: Str<u64>,
+    pub spot_price: Str,
 }
 
 /// `{key, value}` of an environment variable.
@@ -199,7 +213,7 @@ pub(crate) struct Template<'a> {
     pub id: &'a str,
     pub channel: &'a str,
     #[serde(rename = "createdAt")]
-    pub created_at: Str<u64>,
+    pub created_at: Str,
     pub description: &'a str,
     pub entrypoint: &'a str,
     pub envs: Envs<'a>,
@@ -234,7 +248,7 @@ pub(crate) struct Storage<'a> {
     pub cluster_id: &'a str,
     #[serde(rename = "clusterName")]
     pub cluster_name: &'a str,
-    pub price: Str<u64>,
+    pub price: Str,
     #[serde(rename = "storageId")]
     pub storage_id: &'a str,
     #[serde(rename = "storageName")]
@@ -333,13 +347,13 @@ pub(crate) struct Instance<'a> {
     )]
     pub connect_ssh: Option<Ssh<'a>>,
     #[serde(rename = "cpuNum")]
-    pub cpu_num: Str<u32>,
+    pub cpu_num: Str,
     #[serde(rename = "createdAt")]
-    pub created_at: Str<u64>,
+    pub created_at: Str,
     pub entrypoint: &'a str,
     pub envs: Envs<'a>,
     #[serde(rename = "gpuNum")]
-    pub gpu_num: Str<u32>,
+    pub gpu_num: Str,
     pub id: &'a str,
     #[serde(rename = "imageAuthId")]
     pub image_auth_id: &'a str,
@@ -347,10 +361,10 @@ pub(crate) struct Instance<'a> {
     pub image_url: &'a str,
     pub kind: &'a str,
     #[serde(rename = "lastStartedAt")]
-    pub last_started_at: Str<u64>,
+    pub last_started_at: Str,
     #[serde(rename = "lastStoppedAt")]
-    pub last_stopped_at: Str<u64>,
-    pub memory: Str<u32>,
+    pub last_stopped_at: Str,
+    pub memory: Str,
     pub name: &'a str,
     #[serde(rename = "networkStorages")]
     pub network_storages: Mounts<'a>,
@@ -369,4 +383,26 @@ pub(crate) struct Instance<'a> {
     pub status: &'static str,
     #[serde(rename = "statusError")]
     pub status_error: StatusError<'a>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::ToString;
+
+    #[test]
+    fn numbers_as_strings_write_what_display_writes() {
+        for n in [
+            0,
+            7,
+            10,
+            35_000,
+            1_700_000_000,
+            u64::from(u32::MAX),
+            u64::MAX,
+        ] {
+            let got = serde_json::to_string(&Str(n)).unwrap();
+            assert_eq!(got, serde_json::to_string(&n.to_string()).unwrap());
+        }
+    }
 }
