@@ -279,7 +279,7 @@ impl Call {
                         }
                     }
                     // Every error must read as a sentence.
-                    if e.to_string().trim().is_empty() {
+                    if displays_blank(&e) {
                         out.other_parse_error = Some(format!("empty Display for {e:?}"));
                     }
                 }
@@ -303,6 +303,21 @@ impl Call {
             Call::Delete(e) => finish(done, Error::result_of(e, done), |_, _| {}),
         }
     }
+}
+
+/// `true` when `e` displays as nothing but whitespace (checked as it is
+/// written, without building the string).
+fn displays_blank(e: &impl std::fmt::Display) -> bool {
+    struct NonBlank(bool);
+    impl std::fmt::Write for NonBlank {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.0 |= s.chars().any(|c| !c.is_whitespace());
+            Ok(())
+        }
+    }
+    let mut w = NonBlank(false);
+    let _ = std::fmt::write(&mut w, format_args!("{e}"));
+    !w.0
 }
 
 fn secs(rng: &mut Rng, lo: u64, hi: u64) -> Duration {

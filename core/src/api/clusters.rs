@@ -4,7 +4,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, Endpoint, get, lenient, list_under, success_json};
+use super::{ApiError, Endpoint, fast, get, lenient, list_under, success_json};
 use crate::http::{HttpRequest, HttpResponse};
 
 /// A cluster (region).
@@ -44,6 +44,9 @@ impl Endpoint for ListClusters {
     }
 
     fn parse(&self, response: &HttpResponse) -> Result<Vec<Cluster>, ApiError> {
+        if let Some((clusters, _)) = fast::list(response, &["data"]) {
+            return Ok(clusters);
+        }
         let v = success_json(response)?;
         list_under(&v, "data", response)
     }

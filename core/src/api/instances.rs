@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::validate::{self, ValidationErrors};
 use super::{
-    ApiError, Endpoint, PathQuery, decode, get, lenient, list_under, post, success_json,
+    ApiError, Endpoint, PathQuery, decode, fast, get, lenient, list_under, post, success_json,
     success_unit, top_string, top_u64,
 };
 use crate::http::{HttpRequest, HttpResponse};
@@ -259,7 +259,7 @@ pub struct Instance {
     #[serde(default)]
     pub status: InstanceStatus,
     /// Error details; a message means the instance failed.
-    #[serde(default, deserialize_with = "lenient::opt_of")]
+    #[serde(default, deserialize_with = "lenient::opt_record")]
     pub status_error: Option<StatusError>,
     /// Cluster id.
     #[serde(default, deserialize_with = "lenient::opt_string")]
@@ -301,10 +301,10 @@ pub struct Instance {
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub command: Option<String>,
     /// Environment (values never print).
-    #[serde(default, deserialize_with = "lenient::vec_of")]
+    #[serde(default, deserialize_with = "lenient::records")]
     pub envs: Vec<EnvVar>,
     /// Exposed ports.
-    #[serde(default, deserialize_with = "lenient::vec_of")]
+    #[serde(default, deserialize_with = "lenient::records")]
     pub port_mappings: Vec<PortMapping>,
     /// Creation time.
     #[serde(default, deserialize_with = "opt_time")]
@@ -328,14 +328,14 @@ pub struct Instance {
     #[serde(
         rename = "connectComponentSSH",
         default,
-        deserialize_with = "lenient::opt_of"
+        deserialize_with = "lenient::opt_record"
     )]
     pub connect_ssh: Option<ConnectInfo>,
     /// Web terminal access.
     #[serde(
         rename = "connectComponentWebTerminal",
         default,
-        deserialize_with = "lenient::opt_of"
+        deserialize_with = "lenient::opt_record"
     )]
     pub connect_web_terminal: Option<ConnectInfo>,
 }
@@ -428,6 +428,16 @@ impl Endpoint for ListInstances {
     }
 
     fn parse(&self, response: &HttpResponse) -> Result<InstancePage, ApiError> {
+        if let Some((instances, [_, total, page_size, page_num])) =
+            fast::list(response, &["instances", "total", "pageSize", "pageNum"])
+        {
+            return Ok(InstancePage {
+                instances,
+                total,
+                page_size,
+                page_num,
+            });
+        }
         let v = success_json(response)?;
         Ok(InstancePage {
             instances: list_under(&v, "instances", response)?,
@@ -475,15 +485,21 @@ impl Endpoint for GetInstance {
     /// Accepts the record itself, or wrapped as `{"instance": {...}}` or
     /// `{"data": {...}}`. A missing id is filled with the requested one.
     fn parse(&self, response: &HttpResponse) -> Result<Instance, ApiError> {
-        let v = success_json(response)?;
-        let record = ["instance", "data"]
-            .iter()
-            .find_map(|k| v.get(*k).filter(|x| x.is_object()))
-            .unwrap_or(&v);
-        if !record.is_object() {
-            return Err(ApiError::decode(response, "expected an instance object"));
-        }
-        let mut instance: Instance = decode(record, response)?;
+        const WRAPPERS: [&str; 2] = ["instance", "data"];
+        let mut instance: Instance = match fast::record(response, &WRAPPERS) {
+            Some(instance) => instance,
+            None => {
+                let v = success_json(response)?;
+                let record = WRAPPERS
+                    .iter()
+                    .find_map(|k| v.get(*k).filter(|x| x.is_object()))
+                    .unwrap_or(&v);
+                if !record.is_object() {
+                    return Err(ApiError::decode(response, "expected an instance object"));
+                }
+                decode(record, response)?
+            }
+        };
         if instance.id.is_empty() {
             instance.id.clone_from(&self.instance_id);
         }

@@ -11,7 +11,9 @@
 
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use serde::de::DeserializeOwned;
+use core::marker::PhantomData;
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{DeserializeOwned, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
@@ -251,11 +253,231 @@ pub fn list_of<T: DeserializeOwned>(v: &Value) -> Vec<T> {
 /// Deserialises a list of strings: an array (numbers written out, other
 /// elements skipped), or a single string as a list of one.
 pub fn string_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    Value::deserialize(d).map(|v| match v {
-        Value::Array(items) => items.iter().filter_map(to_string).collect(),
-        Value::String(s) => alloc::vec![s],
-        _ => Vec::new(),
-    })
+    d.deserialize_any(StringList)
+}
+
+/// [`string_list`] read as it streams: the same answer from a `Value` and
+/// from JSON text, without building a `Value`.
+struct StringList;
+
+impl<'de> Visitor<'de> for StringList {
+    type Value = Vec<String>;
+
+    fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("a list of strings")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<String>, A::Error> {
+        let mut out = Vec::new();
+        while let Some(v) = seq.next_element_seed(Scalar)? {
+            out.extend(into_string(v));
+        }
+        Ok(out)
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Vec<String>, E> {
+        Ok(alloc::vec![String::from(s)])
+    }
+
+    fn visit_string<E>(self, s: String) -> Result<Vec<String>, E> {
+        Ok(alloc::vec![s])
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Vec<String>, A::Error> {
+        ScalarVisitor.visit_map(map).map(|_| Vec::new())
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Vec<String>, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Vec<String>, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Vec<String>, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Vec<String>, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_unit<E>(self) -> Result<Vec<String>, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_none<E>(self) -> Result<Vec<String>, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Vec<String>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+// ---- streaming record readers (the api's own types) ------------------------
+//
+// [`vec_of`] and [`opt_of`] read a nested `Value` first and skip a record
+// that does not fit `T`. The readers below stream instead: a record that does
+// not fit fails the whole read. For the api's record types that makes no
+// difference on a `Value` (every field is `default` and read by a helper of
+// this module that never fails, so a record fails only on a repeated key,
+// which a `Value` object cannot hold); on JSON text a repeated key fails the
+// fast path of `api::fast`, which then reads the body as a `Value`.
+// **Only use them for such types.**
+
+/// One scalar read with [`scalar`], as a seed.
+pub(crate) struct Scalar;
+
+impl<'de> DeserializeSeed<'de> for Scalar {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        scalar(d)
+    }
+}
+
+/// One element of a record list: `Some` record for an object, `None` for
+/// anything else (skipped, not kept).
+pub(crate) struct Record<T>(PhantomData<T>);
+
+impl<T> Record<T> {
+    pub(crate) const fn new() -> Record<T> {
+        Record(PhantomData)
+    }
+}
+
+impl<'de, T: DeserializeOwned> DeserializeSeed<'de> for Record<T> {
+    type Value = Option<T>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<T>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, T: DeserializeOwned> Visitor<'de> for Record<T> {
+    type Value = Option<T>;
+
+    fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("a record")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Option<T>, A::Error> {
+        T::deserialize(MapAccessDeserializer::new(map)).map(Some)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Option<T>, A::Error> {
+        ScalarVisitor.visit_seq(seq).map(|_| None)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E>(self) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+
+    fn visit_none<E>(self) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Option<T>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+/// The records (objects) of a list, other elements skipped.
+pub(crate) fn read_records<'de, A: SeqAccess<'de>, T: DeserializeOwned>(
+    mut seq: A,
+) -> Result<Vec<T>, A::Error> {
+    let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+    while let Some(r) = seq.next_element_seed(Record::<T>::new())? {
+        out.extend(r);
+    }
+    Ok(out)
+}
+
+/// A list of records.
+struct Records<T>(PhantomData<T>);
+
+impl<'de, T: DeserializeOwned> Visitor<'de> for Records<T> {
+    type Value = Vec<T>;
+
+    fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("a list of records")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Vec<T>, A::Error> {
+        read_records(seq)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Vec<T>, A::Error> {
+        ScalarVisitor.visit_map(map).map(|_| Vec::new())
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Vec<T>, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Vec<T>, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Vec<T>, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Vec<T>, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Vec<T>, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_unit<E>(self) -> Result<Vec<T>, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_none<E>(self) -> Result<Vec<T>, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Vec<T>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+/// [`vec_of`] for the api's record types, streaming (see above).
+pub(crate) fn records<'de, D: Deserializer<'de>, T: DeserializeOwned>(
+    d: D,
+) -> Result<Vec<T>, D::Error> {
+    d.deserialize_any(Records(PhantomData))
+}
+
+/// [`opt_of`] for the api's record types, streaming (see above).
+pub(crate) fn opt_record<'de, D: Deserializer<'de>, T: DeserializeOwned>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    d.deserialize_any(Record::<T>::new())
 }
 
 /// Deserialises a list of non-negative integers (numbers or numeric strings),

@@ -47,6 +47,7 @@ use crate::secret::Secret;
 
 pub mod clusters;
 pub mod error;
+mod fast;
 pub mod instances;
 pub mod lenient;
 pub mod paging;

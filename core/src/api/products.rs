@@ -8,7 +8,7 @@ use core::fmt;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::validate::{self, Checker, ValidationErrors};
-use super::{ApiError, Endpoint, PathQuery, get, lenient, list_under, success_json};
+use super::{ApiError, Endpoint, PathQuery, fast, get, lenient, list_under, success_json};
 use crate::http::{HttpRequest, HttpResponse};
 
 /// A price in units of 1e-5 US dollars per hour, as Novita sends it
@@ -117,7 +117,7 @@ pub struct Product {
     #[serde(default, deserialize_with = "lenient::string_list")]
     pub billing_methods: Vec<String>,
     /// Monthly prices.
-    #[serde(default, deserialize_with = "lenient::vec_of")]
+    #[serde(default, deserialize_with = "lenient::records")]
     pub monthly_price: Vec<MonthlyPrice>,
 }
 
@@ -174,6 +174,9 @@ impl Endpoint for ListProducts {
     }
 
     fn parse(&self, response: &HttpResponse) -> Result<Vec<Product>, ApiError> {
+        if let Some((products, _)) = fast::list(response, &["data"]) {
+            return Ok(products);
+        }
         let v = success_json(response)?;
         list_under(&v, "data", response)
     }

@@ -3,8 +3,10 @@
 
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::{Map, Value};
 
+use super::wire::ErrorBody;
 use crate::http::HttpResponse;
 
 /// The path prefix of the v1 API on the real host; accepted and stripped so a
@@ -93,7 +95,9 @@ impl Query {
 }
 
 /// A JSON response with `Content-Type: application/json`.
-pub(crate) fn respond(status: u16, value: &Value) -> HttpResponse {
+pub(crate) fn respond<T: Serialize + ?Sized>(status: u16, value: &T) -> HttpResponse {
+    // The wire records hold strings, numbers, bools and lists only:
+    // serialising them cannot fail (an empty body would be the fallback).
     let body = serde_json::to_vec(value).unwrap_or_default();
     let mut r = HttpResponse::new(status, body);
     r.headers.set("Content-Type", "application/json");
@@ -101,7 +105,7 @@ pub(crate) fn respond(status: u16, value: &Value) -> HttpResponse {
 }
 
 /// 200 with a JSON body.
-pub(crate) fn ok(value: &Value) -> HttpResponse {
+pub(crate) fn ok<T: Serialize + ?Sized>(value: &T) -> HttpResponse {
     respond(200, value)
 }
 
@@ -109,7 +113,11 @@ pub(crate) fn ok(value: &Value) -> HttpResponse {
 pub(crate) fn error(status: u16, reason: &str, message: &str) -> HttpResponse {
     respond(
         status,
-        &json!({ "code": status, "reason": reason, "message": message }),
+        &ErrorBody {
+            code: status,
+            message,
+            reason,
+        },
     )
 }
 
@@ -175,13 +183,24 @@ pub(crate) fn opt_bool(m: &Map<String, Value>, key: &str) -> Result<Option<bool>
 /// Case-insensitive "fuzzy" match: every character of `needle` (spaces
 /// ignored) appears in `hay` in order as a substring once spaces are dropped.
 pub(crate) fn fuzzy_contains(hay: &str, needle: &str) -> bool {
-    let norm = |s: &str| -> String {
+    fn norm(s: &str) -> impl Iterator<Item = char> + Clone + '_ {
         s.chars()
             .filter(|c| !c.is_whitespace())
             .flat_map(char::to_lowercase)
-            .collect()
-    };
-    norm(hay).contains(norm(needle).as_str())
+    }
+    // `norm(hay).contains(norm(needle))` without building either string: try
+    // every position of the normalised hay (including the end, where only
+    // an empty needle matches).
+    let mut rest = norm(hay);
+    loop {
+        let mut h = rest.clone();
+        if norm(needle).all(|c| h.next() == Some(c)) {
+            return true;
+        }
+        if rest.next().is_none() {
+            return false;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -220,5 +239,45 @@ mod tests {
         assert!(fuzzy_contains("RTX 4090 24GB", "rtx4090"));
         assert!(fuzzy_contains("RTX 4090 24GB", "4090"));
         assert!(!fuzzy_contains("RTX 4090 24GB", "A100"));
+    }
+
+    #[test]
+    fn fuzzy_matches_what_comparing_normalised_strings_matches() {
+        let norm = |s: &str| -> String {
+            s.chars()
+                .filter(|c| !c.is_whitespace())
+                .flat_map(char::to_lowercase)
+                .collect()
+        };
+        let words = [
+            "",
+            " ",
+            "a",
+            "A",
+            "ab",
+            "b a",
+            "RTX 4090 24GB",
+            "x 40",
+            "4090 24",
+            "GB",
+            "gbx",
+            "\u{130}",
+            "i\u{307}",
+            "\u{307}",
+            "İx",
+            "aaab",
+            "aab",
+            "ß",
+            "SS",
+        ];
+        for hay in words {
+            for needle in words {
+                assert_eq!(
+                    fuzzy_contains(hay, needle),
+                    norm(hay).contains(norm(needle).as_str()),
+                    "{hay:?} {needle:?}"
+                );
+            }
+        }
     }
 }

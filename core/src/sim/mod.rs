@@ -44,6 +44,7 @@ mod json;
 mod model;
 mod net;
 mod routes;
+mod wire;
 
 use alloc::string::String;
 use core::fmt;

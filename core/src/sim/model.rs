@@ -4,10 +4,10 @@
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 use super::SimConfig;
 use super::instances::{Draws, Instance, Operation, Status};
+use super::wire;
 use crate::rng::Rng;
 use crate::time::{Instant, UnixTime};
 
@@ -337,9 +337,9 @@ impl Model {
         Some(inst.begin(op, now, &mut d))
     }
 
-    // ---- JSON renderers -------------------------------------------------
+    // ---- wire renderers (see `wire`: fields in byte order of their names) --
 
-    pub(crate) fn cluster_json(&self, c: &Cluster) -> Value {
+    pub(crate) fn cluster_wire<'a>(&'a self, c: &'a Cluster) -> wire::Cluster<'a> {
         let mut gpus: Vec<&str> = self
             .products
             .iter()
@@ -347,87 +347,86 @@ impl Model {
             .map(|p| p.name.as_str())
             .collect();
         gpus.dedup();
-        json!({
-            "id": c.id,
-            "name": c.name,
-            "availableGpuType": gpus,
-            "supportNetworkStorage": c.support_network_storage,
-            "supportInstanceNetwork": c.support_instance_network,
-        })
-    }
-
-    pub(crate) fn product_json(p: &Product, gpu_num: u32) -> Value {
-        let mut methods = alloc::vec!["onDemand", "monthly"];
-        if p.spot_price > 0 {
-            methods.push("spot");
+        wire::Cluster {
+            available_gpu_type: gpus,
+            id: &c.id,
+            name: &c.name,
+            support_instance_network: c.support_instance_network,
+            support_network_storage: c.support_network_storage,
         }
-        let monthly: Vec<Value> = [(1u64, 100u64), (3, 95), (6, 90), (12, 80)]
-            .iter()
-            .map(|(month, pct)| {
-                // Monthly price: 730 hours at the discounted hourly rate.
-                let v = p.price.saturating_mul(730).saturating_mul(*pct) / 100;
-                json!({ "price": v.to_string(), "month": month })
-            })
-            .collect();
-        json!({
-            "id": p.id,
-            "name": p.name,
-            "cpuPerGpu": p.cpu_per_gpu,
-            "memoryPerGpu": p.memory_per_gpu,
-            "diskPerGpu": p.disk_per_gpu,
-            "availableDeploy": p.deployable && gpu_num <= p.max_gpus,
-            "minRootFS": MIN_ROOTFS,
-            "maxRootFS": MAX_ROOTFS,
-            "regions": [p.region],
-            "price": p.price.to_string(),
-            "spotPrice": p.spot_price.to_string(),
-            "billingMethods": methods,
-            "monthlyPrice": monthly,
-        })
     }
 
-    pub(crate) fn template_json(t: &Template) -> Value {
-        let ports: Vec<Value> = t
-            .ports
-            .iter()
-            .map(|(k, p)| json!({ "type": k, "ports": p }))
-            .collect();
-        let envs: Vec<Value> = t
-            .envs
-            .iter()
-            .map(|(k, v)| json!({ "key": k, "value": v }))
-            .collect();
-        json!({
-            "Id": t.id,
-            "name": t.name,
-            "type": t.kind,
-            "channel": t.channel,
-            "image": t.image,
-            "imageAuth": t.image_auth,
-            "startCommand": t.start_command,
-            "entrypoint": t.entrypoint,
-            "rootfsSize": t.rootfs_size,
-            "ports": ports,
-            "envs": envs,
-            "minCudaVersion": t.min_cuda_version,
-            "description": t.description,
-            "createdAt": t.created_at.as_secs().to_string(),
-        })
+    pub(crate) fn product_wire(p: &Product, gpu_num: u32) -> wire::Product<'_> {
+        const METHODS: &[&str] = &["onDemand", "monthly"];
+        const METHODS_SPOT: &[&str] = &["onDemand", "monthly", "spot"];
+        // Monthly price: 730 hours at the discounted hourly rate.
+        let monthly = |month: u64, pct: u64| wire::Monthly {
+            month,
+            price: wire::Str(p.price.saturating_mul(730).saturating_mul(pct) / 100),
+        };
+        wire::Product {
+            available_deploy: p.deployable && gpu_num <= p.max_gpus,
+            billing_methods: if p.spot_price > 0 {
+                METHODS_SPOT
+            } else {
+                METHODS
+            },
+            cpu_per_gpu: p.cpu_per_gpu,
+            disk_per_gpu: p.disk_per_gpu,
+            id: &p.id,
+            max_root_fs: MAX_ROOTFS,
+            memory_per_gpu: p.memory_per_gpu,
+            min_root_fs: MIN_ROOTFS,
+            monthly_price: [
+                monthly(1, 100),
+                monthly(3, 95),
+                monthly(6, 90),
+                monthly(12, 80),
+            ],
+            name: &p.name,
+            price: wire::Str(p.price),
+            regions: [&p.region],
+            spot_price: wire::Str(p.spot_price),
+        }
     }
 
-    pub(crate) fn auth_json(a: &RegistryAuth) -> Value {
-        json!({ "id": a.id, "name": a.name, "username": a.username, "password": a.password })
+    pub(crate) fn template_wire(t: &Template) -> wire::Template<'_> {
+        wire::Template {
+            id: &t.id,
+            channel: &t.channel,
+            created_at: wire::Str(t.created_at.as_secs()),
+            description: &t.description,
+            entrypoint: &t.entrypoint,
+            envs: wire::envs(&t.envs),
+            image: &t.image,
+            image_auth: &t.image_auth,
+            min_cuda_version: &t.min_cuda_version,
+            name: &t.name,
+            ports: wire::template_ports(&t.ports),
+            rootfs_size: t.rootfs_size,
+            start_command: &t.start_command,
+            kind: &t.kind,
+        }
     }
 
-    pub(crate) fn storage_json(s: &NetworkStorage) -> Value {
-        json!({
-            "storageId": s.id,
-            "storageName": s.name,
-            "storageSize": s.size_gb,
-            "clusterId": s.cluster_id,
-            "clusterName": s.cluster_name,
-            "price": u64::from(s.size_gb).saturating_mul(STORAGE_PRICE_PER_GB).to_string(),
-        })
+    pub(crate) fn auth_wire(a: &RegistryAuth) -> wire::Auth<'_> {
+        wire::Auth {
+            id: &a.id,
+            name: &a.name,
+            password: &a.password,
+            username: &a.username,
+        }
+    }
+
+    pub(crate) fn storage_wire(s: &NetworkStorage) -> wire::Storage<'_> {
+        wire::Storage {
+            cluster_id: &s.cluster_id,
+            cluster_name: &s.cluster_name,
+            price: wire::Str(u64::from(s.size_gb).saturating_mul(STORAGE_PRICE_PER_GB)),
+            storage_id: &s.id,
+            storage_name: &s.name,
+            storage_size: s.size_gb,
+        }
     }
 
     /// The endpoint URL of `port` on instance `id` from the configured template.
@@ -438,75 +437,65 @@ impl Model {
             .replace("{port}", &port.to_string())
     }
 
-    fn unix_str(&self, at: Option<Instant>) -> String {
-        at.map_or_else(|| "0".to_string(), |t| self.unix(t).as_secs().to_string())
+    /// Unix seconds at `at`, 0 for never.
+    fn unix_secs(&self, at: Option<Instant>) -> u64 {
+        at.map_or(0, |t| self.unix(t).as_secs())
     }
 
-    /// An instance record; list records (`full == false`) lack `endpoint`.
-    pub(crate) fn instance_json(&self, i: &Instance, full: bool) -> Value {
-        let ports: Vec<Value> = i
-            .ports
-            .iter()
-            .map(|p| {
-                if full {
-                    json!({ "port": p.port, "type": p.kind, "endpoint": self.endpoint(&i.id, p.port) })
-                } else {
-                    json!({ "port": p.port, "type": p.kind })
-                }
-            })
-            .collect();
-        let envs: Vec<Value> = i
-            .envs
-            .iter()
-            .map(|(k, v)| json!({ "key": k, "value": v }))
-            .collect();
-        let storages: Vec<Value> = i
-            .network_storages
-            .iter()
-            .map(|(id, mount)| json!({ "Id": id, "mountPoint": mount }))
-            .collect();
+    /// An instance record; list records (`endpoint == None`) lack the ports'
+    /// `endpoint` and `connectComponentSSH`. `endpoint` gives a port's
+    /// endpoint URL ([`Self::endpoint`]).
+    pub(crate) fn instance_wire<'a>(
+        &'a self,
+        i: &'a Instance,
+        endpoint: Option<&'a dyn Fn(u16) -> String>,
+    ) -> wire::Instance<'a> {
         let (err_state, err_msg) = i
             .status_error
             .as_ref()
             .map_or(("", ""), |e| (e.state.as_str(), e.message.as_str()));
-        let mut v = json!({
-            "id": i.id,
-            "name": i.name,
-            "status": i.status.as_str(),
-            "statusError": { "state": err_state, "message": err_msg },
-            "clusterId": i.cluster_id,
-            "clusterName": i.cluster_name,
-            "productId": i.product_id,
-            "productName": i.product_name,
-            "kind": i.kind,
-            "billingMode": i.billing_mode,
-            "cpuNum": i.cpu_num.to_string(),
-            "memory": i.memory_gb.to_string(),
-            "gpuNum": i.gpu_num.to_string(),
-            "rootfsSize": i.rootfs_size,
-            "imageUrl": i.image_url,
-            "imageAuthId": i.image_auth_id,
-            "command": i.command,
-            "entrypoint": i.entrypoint,
-            "envs": envs,
-            "portMappings": ports,
-            "networkStorages": storages,
-            "createdAt": self.unix(i.created_at).as_secs().to_string(),
-            "lastStartedAt": self.unix_str(i.last_started_at),
-            "lastStoppedAt": self.unix_str(i.last_stopped_at),
-            "spotStatus": "",
-            "spotReclaimTime": "0",
+        let connect_ssh = endpoint.map(|_| wire::Ssh {
+            ssh_command: if i.status == Status::Running {
+                alloc::format!("ssh root@127.0.0.1 -p {}", i.ssh_port)
+            } else {
+                String::new()
+            },
+            ssh_password: &i.ssh_password,
         });
-        if full && let Some(obj) = v.as_object_mut() {
-            let running = i.status == Status::Running;
-            obj.insert(
-                "connectComponentSSH".to_string(),
-                json!({
-                    "sshCommand": if running { alloc::format!("ssh root@127.0.0.1 -p {}", i.ssh_port) } else { String::new() },
-                    "sshPassword": i.ssh_password,
-                }),
-            );
+        wire::Instance {
+            billing_mode: &i.billing_mode,
+            cluster_id: &i.cluster_id,
+            cluster_name: &i.cluster_name,
+            command: &i.command,
+            connect_ssh,
+            cpu_num: wire::Str(u64::from(i.cpu_num)),
+            created_at: wire::Str(self.unix(i.created_at).as_secs()),
+            entrypoint: &i.entrypoint,
+            envs: wire::envs(&i.envs),
+            gpu_num: wire::Str(u64::from(i.gpu_num)),
+            id: &i.id,
+            image_auth_id: &i.image_auth_id,
+            image_url: &i.image_url,
+            kind: &i.kind,
+            last_started_at: wire::Str(self.unix_secs(i.last_started_at)),
+            last_stopped_at: wire::Str(self.unix_secs(i.last_stopped_at)),
+            memory: wire::Str(u64::from(i.memory_gb)),
+            name: &i.name,
+            network_storages: wire::mounts(&i.network_storages),
+            port_mappings: wire::PortMappings {
+                ports: &i.ports,
+                endpoint,
+            },
+            product_id: &i.product_id,
+            product_name: &i.product_name,
+            rootfs_size: i.rootfs_size,
+            spot_reclaim_time: "0",
+            spot_status: "",
+            status: i.status.as_str(),
+            status_error: wire::StatusError {
+                message: err_msg,
+                state: err_state,
+            },
         }
-        v
     }
 }

@@ -3,7 +3,7 @@
 
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::instances::{Instance, Operation, Port, Status};
 use super::json::{
@@ -11,6 +11,7 @@ use super::json::{
     split_target,
 };
 use super::model::{MAX_ROOTFS, MIN_ROOTFS, Model, NetworkStorage, RegistryAuth, Template};
+use super::wire;
 use crate::http::{HttpRequest, HttpResponse, Method};
 use crate::time::Instant;
 
@@ -147,8 +148,8 @@ fn page<T>(items: &[T], size: usize, num: usize) -> &[T] {
 // ---- catalogue --------------------------------------------------------------
 
 fn clusters(m: &Model) -> HttpResponse {
-    let data: Vec<Value> = m.clusters.iter().map(|c| m.cluster_json(c)).collect();
-    ok(&json!({ "data": data }))
+    let data: Vec<_> = m.clusters.iter().map(|c| m.cluster_wire(c)).collect();
+    ok(&wire::Data { data })
 }
 
 fn products(m: &Model, q: &Query) -> Reply {
@@ -172,7 +173,7 @@ fn products(m: &Model, q: &Query) -> Reply {
     let min_mem = q.uint("minMemoryPerGpu")?.unwrap_or(0);
     let min_rootfs = q.uint("minRootFSSize")?.unwrap_or(0);
     let name = q.get("productName");
-    let data: Vec<Value> = m
+    let data: Vec<_> = m
         .products
         .iter()
         .filter(|p| cluster.is_none_or(|c| p.region == c))
@@ -180,9 +181,9 @@ fn products(m: &Model, q: &Query) -> Reply {
         .filter(|p| u64::from(p.cpu_per_gpu) >= min_cpu && u64::from(p.memory_per_gpu) >= min_mem)
         .filter(|_| u64::from(MAX_ROOTFS) >= min_rootfs)
         .filter(|p| billing != "spot" || p.spot_price > 0)
-        .map(|p| Model::product_json(p, gpu_num as u32))
+        .map(|p| Model::product_wire(p, gpu_num as u32))
         .collect();
-    Ok(ok(&json!({ "data": data })))
+    Ok(ok(&wire::Data { data }))
 }
 
 // ---- templates --------------------------------------------------------------
@@ -199,13 +200,16 @@ fn templates(m: &Model, q: &Query) -> Reply {
         .filter(|t| kind.is_none_or(|k| t.kind == k))
         .filter(|t| channel.is_none_or(|c| t.channel == c))
         .collect();
-    let items: Vec<Value> = page(&all, size, num)
+    let items: Vec<_> = page(&all, size, num)
         .iter()
-        .map(|t| Model::template_json(t))
+        .map(|t| Model::template_wire(t))
         .collect();
-    Ok(ok(
-        &json!({ "template": items, "pageSize": size, "pageNum": num, "total": all.len() }),
-    ))
+    Ok(ok(&wire::TemplatePage {
+        page_num: num,
+        page_size: size,
+        template: items,
+        total: all.len(),
+    }))
 }
 
 fn template_get(m: &Model, q: &Query) -> Reply {
@@ -217,7 +221,9 @@ fn template_get(m: &Model, q: &Query) -> Reply {
         .iter()
         .find(|t| t.id == id)
         .ok_or_else(|| not_found("TEMPLATE_NOT_FOUND", "template", id))?;
-    Ok(ok(&json!({ "template": Model::template_json(t) })))
+    Ok(ok(&wire::TemplateBody {
+        template: Model::template_wire(t),
+    }))
 }
 
 fn check_len(key: &str, s: &str, max: usize) -> Result<(), HttpResponse> {
@@ -325,9 +331,11 @@ fn template_create(m: &mut Model, body: Option<&[u8]>, now: Instant) -> Reply {
         created_at: m.unix(now),
     };
     m.next_template_id = m.next_template_id.saturating_add(1);
-    let id = template.id.clone();
+    let response = ok(&wire::TemplateIdBody {
+        template_id: &template.id,
+    });
     m.templates.push(template);
-    Ok(ok(&json!({ "templateId": id })))
+    Ok(response)
 }
 
 fn template_delete(m: &mut Model, body: Option<&[u8]>) -> Reply {
@@ -346,14 +354,14 @@ fn template_delete(m: &mut Model, body: Option<&[u8]>) -> Reply {
         ));
     }
     m.templates.remove(at);
-    Ok(ok(&json!({ "templateId": id })))
+    Ok(ok(&wire::TemplateIdBody { template_id: &id }))
 }
 
 // ---- registry auths ---------------------------------------------------------
 
 fn auths(m: &Model) -> HttpResponse {
-    let data: Vec<Value> = m.auths.iter().map(Model::auth_json).collect();
-    ok(&json!({ "data": data }))
+    let data: Vec<_> = m.auths.iter().map(Model::auth_wire).collect();
+    ok(&wire::Data { data })
 }
 
 fn auth_save(m: &mut Model, body: Option<&[u8]>) -> Reply {
@@ -375,7 +383,7 @@ fn auth_save(m: &mut Model, body: Option<&[u8]>) -> Reply {
             password,
         });
     }
-    Ok(ok(&json!({})))
+    Ok(ok(&wire::Empty {}))
 }
 
 fn auth_delete(m: &mut Model, body: Option<&[u8]>) -> Reply {
@@ -387,7 +395,7 @@ fn auth_delete(m: &mut Model, body: Option<&[u8]>) -> Reply {
         .position(|a| a.id == id)
         .ok_or_else(|| not_found("RESOURCE_NOT_FOUND", "registry auth", &id))?;
     m.auths.remove(at);
-    Ok(ok(&json!({})))
+    Ok(ok(&wire::Empty {}))
 }
 
 // ---- network storage --------------------------------------------------------
@@ -396,11 +404,14 @@ const STORAGE_SIZES: core::ops::RangeInclusive<i64> = 10..=10_240;
 
 fn storages(m: &Model, q: &Query) -> Reply {
     let (size, num) = paging(m, q, "pageSize", "pageNo", false)?;
-    let items: Vec<Value> = page(&m.storages, size, num)
+    let items: Vec<_> = page(&m.storages, size, num)
         .iter()
-        .map(Model::storage_json)
+        .map(Model::storage_wire)
         .collect();
-    Ok(ok(&json!({ "data": items, "total": m.storages.len() })))
+    Ok(ok(&wire::DataTotal {
+        data: items,
+        total: m.storages.len(),
+    }))
 }
 
 fn storage_create(m: &mut Model, body: Option<&[u8]>) -> Reply {
@@ -429,7 +440,7 @@ fn storage_create(m: &mut Model, body: Option<&[u8]>) -> Reply {
         cluster_id,
         cluster_name,
     });
-    Ok(ok(&json!({ "storageId": id })))
+    Ok(ok(&wire::StorageIdBody { storage_id: &id }))
 }
 
 fn storage_update(m: &mut Model, body: Option<&[u8]>) -> Reply {
@@ -457,7 +468,7 @@ fn storage_update(m: &mut Model, body: Option<&[u8]>) -> Reply {
     if let Some(size) = size {
         s.size_gb = size as u32;
     }
-    Ok(ok(&json!({})))
+    Ok(ok(&wire::Empty {}))
 }
 
 fn storage_delete(m: &mut Model, body: Option<&[u8]>) -> Reply {
@@ -479,7 +490,7 @@ fn storage_delete(m: &mut Model, body: Option<&[u8]>) -> Reply {
         ));
     }
     m.storages.remove(at);
-    Ok(ok(&json!({})))
+    Ok(ok(&wire::Empty {}))
 }
 
 // ---- instances --------------------------------------------------------------
@@ -687,7 +698,7 @@ fn instance_create(m: &mut Model, body: Option<&[u8]>, now: Instant) -> Reply {
         healthy_at: None,
         pending_warmup: warmup,
     });
-    Ok(ok(&json!({ "id": id })))
+    Ok(ok(&wire::IdBody { id: &id }))
 }
 
 fn instances(m: &Model, q: &Query) -> Reply {
@@ -711,13 +722,16 @@ fn instances(m: &Model, q: &Query) -> Reply {
         .filter(|i| billing.is_none_or(|b| i.billing_mode == b))
         .filter(|i| status.is_none_or(|s| i.status == s))
         .collect();
-    let items: Vec<Value> = page(&all, size, num)
+    let items: Vec<_> = page(&all, size, num)
         .iter()
-        .map(|i| m.instance_json(i, false))
+        .map(|i| m.instance_wire(i, None))
         .collect();
-    Ok(ok(
-        &json!({ "instances": items, "pageSize": size, "pageNum": num, "total": all.len() }),
-    ))
+    Ok(ok(&wire::InstancePage {
+        instances: items,
+        page_num: num,
+        page_size: size,
+        total: all.len(),
+    }))
 }
 
 fn instance_get(m: &Model, q: &Query) -> Reply {
@@ -729,7 +743,8 @@ fn instance_get(m: &Model, q: &Query) -> Reply {
         .iter()
         .find(|i| i.id == id)
         .ok_or_else(|| not_found("RESOURCE_NOT_FOUND", "instance", id))?;
-    Ok(ok(&m.instance_json(i, true)))
+    let endpoint = |port: u16| m.endpoint(&i.id, port);
+    Ok(ok(&m.instance_wire(i, Some(&endpoint))))
 }
 
 fn operate(m: &mut Model, body: Option<&[u8]>, op: Operation, now: Instant) -> Reply {
@@ -738,7 +753,7 @@ fn operate(m: &mut Model, body: Option<&[u8]>, op: Operation, now: Instant) -> R
     match m.operate(&id, op, now) {
         None => Err(not_found("RESOURCE_NOT_FOUND", "instance", &id)),
         Some(Err(msg)) => Err(error(400, "INVALID_STATE_CHANGE", &msg)),
-        Some(Ok(())) => Ok(ok(&json!({}))),
+        Some(Ok(())) => Ok(ok(&wire::Empty {})),
     }
 }
 
@@ -791,5 +806,5 @@ fn instance_edit(m: &mut Model, body: Option<&[u8]>) -> Reply {
         inst.ports = p;
     }
     inst.rootfs_size = new_size as u32;
-    Ok(ok(&json!({})))
+    Ok(ok(&wire::Empty {}))
 }

@@ -45,6 +45,15 @@ fn call(
     match s.handle(&request(method, path, body), now) {
         SimReply::Respond { response, .. } => {
             let v = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+            if !v.is_null() {
+                // The typed wire records write exactly what a `json!` tree
+                // would: keys in byte order, compact (see `wire`).
+                assert_eq!(
+                    String::from_utf8_lossy(&serde_json::to_vec(&v).unwrap()),
+                    String::from_utf8_lossy(&response.body),
+                    "{method} {path}: the body is not in canonical key order"
+                );
+            }
             (response.status, v)
         }
         other => panic!("expected a response, got {other:?}"),
