@@ -1,7 +1,13 @@
 //! The adapter in wasm, under Node (`scripts/wasm.sh` runs these with
 //! `wasm-bindgen-test-runner`): webhook round trips, machine decisions, client
 //! options, the in-page simulator, and the wasm half of the determinism check.
-#![cfg(target_arch = "wasm32")]
+// Needs the default features (client, webhook, machines).
+#![cfg(all(
+    target_arch = "wasm32",
+    feature = "client",
+    feature = "webhook",
+    feature = "machines"
+))]
 
 use js_sys::{Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
