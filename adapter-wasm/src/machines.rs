@@ -4,7 +4,7 @@
 //! sleeps. `snapshot()` / `restore()` carry the state as JSON (e.g. to
 //! `localStorage` or a Durable Object).
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 use novitai_core::breaker::{self, BreakerConfig, OpenDuration, Window};
@@ -44,67 +44,62 @@ export type RateLimiterOptions =
 export type LimitDecision = { allowed: true } | { allowed: false; retryAtMs: number; waitMs: number };
 "#;
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct BreakerOptions {
-    #[serde(default, with = "double_option")]
-    consecutive_failures: Option<Option<u32>>,
-    #[serde(default, with = "double_option")]
-    failure_rate: Option<Option<f64>>,
-    window_calls: Option<u32>,
-    window_secs: Option<u32>,
-    minimum_calls: Option<u32>,
-    open_ms: Option<u64>,
-    half_open_probes: Option<u32>,
-    half_open_successes: Option<u32>,
-    probe_max_wait_ms: Option<u64>,
-}
-
 /// `undefined` → keep the default, `null` → off, a value → on.
-mod double_option {
-    use serde::{Deserialize, Deserializer};
-
-    pub(super) fn deserialize<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-    where
-        D: Deserializer<'de>,
-        T: Deserialize<'de>,
-    {
-        Option::<T>::deserialize(d).map(Some)
+fn on_off<'a, T>(
+    p: &js::Props<'a>,
+    key: &str,
+    read: fn(&js::Props<'a>, &str) -> Result<Option<T>, JsValue>,
+) -> Result<Option<Option<T>>, JsValue> {
+    if p.raw(key).is_null() {
+        Ok(Some(None))
+    } else {
+        read(p, key).map(|v| v.map(Some))
     }
 }
 
-impl BreakerOptions {
-    fn config(self) -> BreakerConfig {
-        let mut c = BreakerConfig::default();
-        if let Some(v) = self.consecutive_failures {
-            c.consecutive_failures = v;
-        }
-        if let Some(v) = self.failure_rate {
-            c.failure_rate = v;
-        }
-        if let Some(n) = self.window_calls {
-            c.window = Window::Count(n);
-        }
-        if let Some(n) = self.window_secs {
-            c.window = Window::Seconds(n);
-        }
-        if let Some(n) = self.minimum_calls {
-            c.minimum_calls = n;
-        }
-        if let Some(ms) = self.open_ms {
-            c.open_duration = OpenDuration::Fixed(Duration::from_millis(ms));
-        }
-        if let Some(n) = self.half_open_probes {
-            c.half_open_probes = n;
-        }
-        if let Some(n) = self.half_open_successes {
-            c.half_open_successes = n;
-        }
-        if let Some(ms) = self.probe_max_wait_ms {
-            c.probe_max_wait = Duration::from_millis(ms);
-        }
-        c
+/// The breaker's configuration from `CircuitBreakerOptions` over the
+/// core's defaults.
+fn breaker_config(options: &JsValue) -> Result<BreakerConfig, JsValue> {
+    let p = js::Props::new(options, "CircuitBreaker options")?;
+    let mut c = BreakerConfig::default();
+    if let Some(v) = on_off(&p, "consecutiveFailures", js::Props::u32)? {
+        c.consecutive_failures = v;
     }
+    if let Some(v) = on_off(&p, "failureRate", js::Props::number)? {
+        c.failure_rate = v;
+    }
+    if let Some(n) = p.u32("windowCalls")? {
+        c.window = Window::Count(n);
+    }
+    if let Some(n) = p.u32("windowSecs")? {
+        c.window = Window::Seconds(n);
+    }
+    if let Some(n) = p.u32("minimumCalls")? {
+        c.minimum_calls = n;
+    }
+    if let Some(ms) = p.u64("openMs")? {
+        c.open_duration = OpenDuration::Fixed(Duration::from_millis(ms));
+    }
+    if let Some(n) = p.u32("halfOpenProbes")? {
+        c.half_open_probes = n;
+    }
+    if let Some(n) = p.u32("halfOpenSuccesses")? {
+        c.half_open_successes = n;
+    }
+    if let Some(ms) = p.u64("probeMaxWaitMs")? {
+        c.probe_max_wait = Duration::from_millis(ms);
+    }
+    Ok(c)
+}
+
+/// Reads a snapshot. Size: through a `serde_json::Value` and its `&Value`
+/// deserializer, which the client's response parsing already holds; a
+/// typed read straight from the text would add a second copy of serde_json's
+/// parser for each machine's state types.
+fn from_snapshot<T: serde::de::DeserializeOwned>(json: &str, what: &str) -> Result<T, JsValue> {
+    serde_json::from_slice::<serde_json::Value>(json.as_bytes())
+        .and_then(|v| T::deserialize(&v))
+        .map_err(|e| js::error("invalid_argument", &format!("{what} snapshot: {e}")))
 }
 
 fn opt_ms(i: Option<Instant>) -> JsValue {
@@ -159,12 +154,7 @@ impl CircuitBreaker {
         #[wasm_bindgen(unchecked_param_type = "CircuitBreakerOptions | undefined")]
         options: JsValue,
     ) -> Result<CircuitBreaker, JsValue> {
-        let opts: BreakerOptions = if js::absent(&options) {
-            BreakerOptions::default()
-        } else {
-            js::from_js(options, "CircuitBreaker options")?
-        };
-        let inner = breaker::CircuitBreaker::new(opts.config())
+        let inner = breaker::CircuitBreaker::new(breaker_config(&options)?)
             .map_err(|e| js::error("config", &e.to_string()))?;
         Ok(CircuitBreaker { inner })
     }
@@ -330,21 +320,8 @@ impl CircuitBreaker {
     /// A breaker from `snapshot()`'s JSON; throws code `invalid_argument`
     /// when it does not read back.
     pub fn restore(json: &str) -> Result<CircuitBreaker, JsValue> {
-        serde_json::from_str(json)
-            .map(|inner| CircuitBreaker { inner })
-            .map_err(|e| js::error("invalid_argument", &format!("breaker snapshot: {e}")))
+        from_snapshot(json, "breaker").map(|inner| CircuitBreaker { inner })
     }
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct LimiterOptions {
-    mode: Option<String>,
-    max: Option<u32>,
-    window_ms: Option<u64>,
-    cells: Option<u64>,
-    period_ms: Option<u64>,
-    burst: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -390,15 +367,15 @@ impl RateLimiter {
         let config = if js::absent(&options) {
             RateLimitConfig::default()
         } else {
-            let o: LimiterOptions = js::from_js(options, "RateLimiter options")?;
-            match o.mode.as_deref() {
+            let o = js::Props::new(&options, "RateLimiter options")?;
+            match o.string("mode")?.as_deref() {
                 Some("gcra") => {
-                    let cells = o.cells.unwrap_or(0);
+                    let cells = o.u64("cells")?.unwrap_or(0);
                     let mut g = GcraConfig::per_period(
                         cells,
-                        Duration::from_millis(o.period_ms.unwrap_or(0)),
+                        Duration::from_millis(o.u64("periodMs")?.unwrap_or(0)),
                     );
-                    if let Some(b) = o.burst {
+                    if let Some(b) = o.u64("burst")? {
                         g.burst = b;
                     }
                     RateLimitConfig::Gcra(g)
@@ -406,8 +383,8 @@ impl RateLimiter {
                 None | Some("slidingWindow") => {
                     let d = WindowConfig::default();
                     RateLimitConfig::SlidingWindow(WindowConfig {
-                        max: o.max.unwrap_or(d.max),
-                        window: o.window_ms.map_or(d.window, Duration::from_millis),
+                        max: o.u32("max")?.unwrap_or(d.max),
+                        window: o.u64("windowMs")?.map_or(d.window, Duration::from_millis),
                     })
                 }
                 Some(other) => {
@@ -485,8 +462,6 @@ impl RateLimiter {
 
     /// A limiter from `snapshot()`'s JSON.
     pub fn restore(json: &str) -> Result<RateLimiter, JsValue> {
-        serde_json::from_str(json)
-            .map(|inner| RateLimiter { inner })
-            .map_err(|e| js::error("invalid_argument", &format!("limiter snapshot: {e}")))
+        from_snapshot(json, "limiter").map(|inner| RateLimiter { inner })
     }
 }
