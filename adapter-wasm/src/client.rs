@@ -402,50 +402,76 @@ async fn transmit(shared: Shared, t: Transmit) {
     pump(&shared);
 }
 
+#[wasm_bindgen]
+extern "C" {
+    /// The global `fetch` (window, worker, Node 18+).
+    #[wasm_bindgen(js_name = fetch, catch)]
+    fn global_fetch(url: &str, init: &JsValue) -> Result<Promise, JsValue>;
+}
+
+/// One request with the global `fetch`, straight from `web-sys` types (no
+/// HTTP wrapper crate: the module stays smaller).
 async fn fetch(
     t: &Transmit,
     url: &str,
     signal: Option<&web_sys::AbortSignal>,
 ) -> Result<HttpResponse, TransportErrorKind> {
-    use gloo_net::http::{Method as M, RequestBuilder};
+    use wasm_bindgen_futures::JsFuture;
     let method = match t.request.method {
-        Method::Get => M::GET,
-        Method::Post => M::POST,
-        Method::Put => M::PUT,
-        Method::Patch => M::PATCH,
-        Method::Delete => M::DELETE,
+        Method::Get => "GET",
+        Method::Post => "POST",
+        Method::Put => "PUT",
+        Method::Patch => "PATCH",
+        Method::Delete => "DELETE",
     };
-    let mut builder = RequestBuilder::new(url).method(method).abort_signal(signal);
+    let init = js_sys::Object::new();
+    js::set(&init, "method", &JsValue::from_str(method));
+    let headers = js_sys::Array::new();
     for (name, value) in t.request.headers.iter() {
-        builder = builder.header(name, value);
+        let pair = js_sys::Array::of2(&JsValue::from_str(name), &JsValue::from_str(value));
+        headers.push(&pair);
     }
-    let request = match &t.request.body {
-        Some(body) => builder.body(js_sys::Uint8Array::from(body.as_slice())),
-        None => builder.build(),
+    js::set(&init, "headers", &headers);
+    if let Some(body) = &t.request.body {
+        js::set(&init, "body", &js_sys::Uint8Array::from(body.as_slice()));
     }
-    .map_err(|_| TransportErrorKind::Other)?;
+    if let Some(signal) = signal {
+        js::set(&init, "signal", signal);
+    }
     // fetch cannot tell a refused connection from a reset, DNS, offline or a
     // CORS refusal, so a failed fetch is reported as `ConnectionReset`: the
     // server may or may not have acted. The core then retries idempotent
     // calls and never resends a create.
-    let response = request
-        .send()
+    let promise = global_fetch(url, &init).map_err(|_| TransportErrorKind::Other)?;
+    let response: web_sys::Response = JsFuture::from(promise)
         .await
-        .map_err(|_| TransportErrorKind::ConnectionReset)?;
+        .map_err(|_| TransportErrorKind::ConnectionReset)?
+        .dyn_into()
+        .map_err(|_| TransportErrorKind::Other)?;
     let status = response.status();
     // A network error (and an opaque response) surfaces as status 0.
     if status == 0 {
         return Err(TransportErrorKind::ConnectionReset);
     }
-    let headers = response.headers().entries().collect();
-    let body = response
-        .binary()
+    let mut headers = novitai_core::http::Headers::new();
+    if let Ok(Some(entries)) = js_sys::try_iter(&response.headers()) {
+        for entry in entries.flatten() {
+            let pair = js_sys::Array::from(&entry);
+            if let (Some(k), Some(v)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
+                headers.append(k, v);
+            }
+        }
+    }
+    let buffer = response
+        .array_buffer()
+        .map_err(|_| TransportErrorKind::ConnectionReset)?;
+    let buffer = JsFuture::from(buffer)
         .await
         .map_err(|_| TransportErrorKind::ConnectionReset)?;
     Ok(HttpResponse {
         status,
         headers,
-        body,
+        body: js_sys::Uint8Array::new(&buffer).to_vec(),
     })
 }
 
@@ -518,26 +544,25 @@ fn ack(a: InstanceAck) -> Result<InstanceAckJs, Error> {
 /// A create-instance request from JS: the fields given over the core's
 /// documented defaults (`gpuNum` 1, `rootfsSize` 60, `kind` "gpu").
 ///
-/// Size: it goes through JSON text (`JSON.stringify`, then serde_json's
-/// byte-slice reader and `&Value` deserializer, which the response parsing
-/// already holds) rather than a second deserializer for JS values.
+/// Size: the merge is `Object.assign` on the defaults as JSON, and the
+/// result is read back through serde_json's byte-slice reader and `&Value`
+/// deserializer, which the response parsing already holds.
 pub(crate) fn create_request(v: JsValue) -> Result<CreateInstanceRequest, JsValue> {
-    use serde_json::Value;
     let bad = |e: &dyn core::fmt::Display| {
         js::error("invalid_argument", &format!("create-instance request: {e}"))
     };
-    let given = match js_sys::JSON::stringify(&v).ok().and_then(|t| t.as_string()) {
-        Some(text) => serde_json::from_slice::<Value>(text.as_bytes()).map_err(|e| bad(&e))?,
-        None if js::absent(&v) => Value::Null,
-        None => return Err(bad(&"it cannot be written as JSON")),
-    };
-    // The defaults as the request body would carry them.
-    let defaults = serde_json::to_vec(&CreateInstanceRequest::default()).map_err(|e| bad(&e))?;
-    let mut merged: Value = serde_json::from_slice(&defaults).map_err(|e| bad(&e))?;
-    if let (Some(m), Value::Object(g)) = (merged.as_object_mut(), given) {
-        m.extend(g);
+    let defaults = serde_json::to_string(&CreateInstanceRequest::default()).map_err(|e| bad(&e))?;
+    let merged = js_sys::JSON::parse(&defaults).map_err(|_| bad(&"the defaults did not parse"))?;
+    if v.is_object() {
+        js_sys::Object::assign(merged.unchecked_ref::<js_sys::Object>(), v.unchecked_ref());
     }
-    CreateInstanceRequest::deserialize(&merged).map_err(|e| bad(&e))
+    let text = js_sys::JSON::stringify(&merged)
+        .ok()
+        .and_then(|t| t.as_string())
+        .ok_or_else(|| bad(&"it cannot be written as JSON"))?;
+    serde_json::from_slice::<serde_json::Value>(text.as_bytes())
+        .and_then(|value| CreateInstanceRequest::deserialize(&value))
+        .map_err(|e| bad(&e))
 }
 
 fn rejected(e: JsValue) -> Promise {

@@ -391,7 +391,7 @@ impl RateLimiter {
                     return Err(js::error(
                         "config",
                         &format!(
-                            "RateLimiter mode is {other:?}: use \"slidingWindow\" or \"gcra\""
+                            "RateLimiter mode is \"{other}\": use \"slidingWindow\" or \"gcra\""
                         ),
                     ));
                 }
