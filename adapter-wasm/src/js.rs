@@ -113,6 +113,16 @@ impl<'a> Props<'a> {
         }
     }
 
+    pub(crate) fn boolean(&self, key: &str) -> Result<Option<bool>, JsValue> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_bool()
+                .map(Some)
+                .ok_or_else(|| self.bad(key, "true or false")),
+        }
+    }
+
     pub(crate) fn number(&self, key: &str) -> Result<Option<f64>, JsValue> {
         match self.get(key) {
             None => Ok(None),
