@@ -1,10 +1,11 @@
 //! The standalone machines for callers who drive one themselves: the same
 //! shape as in Rust — every method takes `nowMs` (your clock, milliseconds on
 //! any epoch, e.g. `performance.now()`), a "no" is returned as data, nothing
-//! sleeps. `snapshot()` / `restore()` carry the state as JSON (e.g. to
-//! `localStorage` or a Durable Object).
+//! sleeps. With the `snapshot` feature, `snapshot()` / `restore()` carry the
+//! state as JSON (e.g. to `localStorage` or a Durable Object); it is not in
+//! the default package because reading the state back costs about 17 KiB of
+//! gzipped wasm (serde's visitors for every state type).
 
-use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 use novitai_core::breaker::{self, BreakerConfig, OpenDuration, Window};
@@ -92,6 +93,7 @@ fn breaker_config(options: &JsValue) -> Result<BreakerConfig, JsValue> {
     Ok(c)
 }
 
+#[cfg(feature = "snapshot")]
 /// Reads a snapshot. Size: through a `serde_json::Value` and its `&Value`
 /// deserializer, which the client's response parsing already holds; a
 /// typed read straight from the text would add a second copy of serde_json's
@@ -311,42 +313,32 @@ impl CircuitBreaker {
     pub fn poll_timeout_ms(&self) -> Option<f64> {
         self.inner.poll_timeout().map(|i| i.as_millis() as f64)
     }
+}
 
-    /// The whole state as JSON.
+#[cfg(feature = "snapshot")]
+#[wasm_bindgen]
+impl CircuitBreaker {
+    /// The whole state as JSON (feature `snapshot`).
     pub fn snapshot(&self) -> Result<String, JsValue> {
         serde_json::to_string(&self.inner).map_err(|e| js::error("internal", &e.to_string()))
     }
 
     /// A breaker from `snapshot()`'s JSON; throws code `invalid_argument`
-    /// when it does not read back.
+    /// when it does not read back (feature `snapshot`).
     pub fn restore(json: &str) -> Result<CircuitBreaker, JsValue> {
         from_snapshot(json, "breaker").map(|inner| CircuitBreaker { inner })
     }
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct LimitDecision {
-    allowed: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    retry_at_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    wait_ms: Option<f64>,
-}
-
-fn decision(r: Result<(), limiter::NotUntil>, now: Instant) -> Result<JsValue, JsValue> {
-    js::to_js(&match r {
-        Ok(()) => LimitDecision {
-            allowed: true,
-            retry_at_ms: None,
-            wait_ms: None,
-        },
-        Err(n) => LimitDecision {
-            allowed: false,
-            retry_at_ms: Some(n.earliest().as_millis() as f64),
-            wait_ms: Some(n.wait_time_from(now).as_millis() as f64),
-        },
-    })
+/// `{ allowed: true }` or `{ allowed: false, retryAtMs, waitMs }`.
+fn decision(r: Result<(), limiter::NotUntil>, now: Instant) -> JsValue {
+    let out = js_sys::Object::new();
+    js::set(&out, "allowed", &JsValue::from_bool(r.is_ok()));
+    if let Err(n) = r {
+        js::set(&out, "retryAtMs", &js::ms(n.earliest().as_millis()));
+        js::set(&out, "waitMs", &js::ms(n.wait_time_from(now).as_millis()));
+    }
+    out.into()
 }
 
 /// The core's rate limiter: a sliding window (the Node client's 100 per
@@ -409,7 +401,7 @@ impl RateLimiter {
         #[wasm_bindgen(js_name = "nowMs")] now_ms: f64,
     ) -> Result<JsValue, JsValue> {
         let now = js::instant(now_ms, "nowMs")?;
-        decision(self.inner.check(now), now)
+        Ok(decision(self.inner.check(now), now))
     }
 
     /// Admits `n` requests at once (all or none). Throws code
@@ -424,7 +416,7 @@ impl RateLimiter {
         let n = js::whole(n, "n")?;
         let now = js::instant(now_ms, "nowMs")?;
         match self.inner.check_n(n, now) {
-            Ok(r) => decision(r, now),
+            Ok(r) => Ok(decision(r, now)),
             Err(e) => Err(js::error("insufficient_capacity", &e.to_string())),
         }
     }
@@ -454,13 +446,17 @@ impl RateLimiter {
     pub fn capacity(&self) -> f64 {
         self.inner.capacity() as f64
     }
+}
 
-    /// The whole state as JSON.
+#[cfg(feature = "snapshot")]
+#[wasm_bindgen]
+impl RateLimiter {
+    /// The whole state as JSON (feature `snapshot`).
     pub fn snapshot(&self) -> Result<String, JsValue> {
         serde_json::to_string(&self.inner).map_err(|e| js::error("internal", &e.to_string()))
     }
 
-    /// A limiter from `snapshot()`'s JSON.
+    /// A limiter from `snapshot()`'s JSON (feature `snapshot`).
     pub fn restore(json: &str) -> Result<RateLimiter, JsValue> {
         from_snapshot(json, "limiter").map(|inner| RateLimiter { inner })
     }
