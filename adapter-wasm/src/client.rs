@@ -109,6 +109,19 @@ export interface InstancePage {
 /** What an instance action answered. */
 export interface InstanceAck { instanceId: string | null; state: string | null; }
 
+/** The body of `createInstance()`, as the Novita API spells it. Omitted
+ * fields take the core's defaults (`gpuNum` 1, `rootfsSize` 60, `kind`
+ * "gpu"); `productId` and `imageUrl` are required. */
+export interface CreateInstanceRequest {
+  productId: string; imageUrl: string; name?: string; gpuNum?: number; rootfsSize?: number;
+  imageAuth?: string; imageAuthId?: string; command?: string; entrypoint?: string;
+  minCudaVersion?: string; ports?: string; envs?: { key: string; value: string }[];
+  tools?: unknown; kind?: "gpu" | "cpu"; clusterId?: string;
+  networkStorages?: { Id: string; mountPoint: string }[]; networkId?: string;
+  billingMode?: "onDemand" | "monthly" | "spot"; month?: number; autoRenew?: boolean;
+  autoRenewMonth?: number;
+}
+
 /** Every error thrown or rejected by novitai is an `Error` with a `code`. */
 export interface NovitaError extends Error {
   code: string; transient?: boolean; status?: number; apiKind?: string; apiCode?: string;
@@ -584,62 +597,56 @@ fn text(p: &js::Props<'_>, key: &str) -> Result<Option<String>, JsValue> {
 pub(crate) fn create_request(v: JsValue) -> Result<CreateInstanceRequest, JsValue> {
     use novitai_core::api::instances::{EnvVar, NetworkStorageMount};
     let p = js::Props::new(&v, "create-instance request")?;
-    let mut r = CreateInstanceRequest::default();
-    r.name = p.string("name")?;
-    if let Some(id) = p.string("productId")? {
-        r.product_id = id;
-    }
-    if let Some(n) = p.u32("gpuNum")? {
-        r.gpu_num = n;
-    }
-    if let Some(n) = p.u64("rootfsSize")? {
-        r.rootfs_size = n;
-    }
-    if let Some(url) = p.string("imageUrl")? {
-        r.image_url = url;
-    }
-    r.image_auth = p.string("imageAuth")?.map(Into::into);
-    r.image_auth_id = p.string("imageAuthId")?;
-    r.command = p.string("command")?;
-    r.entrypoint = p.string("entrypoint")?;
-    r.min_cuda_version = p.string("minCudaVersion")?;
-    r.ports = p.string("ports")?;
-    r.envs = records(&p, "envs", "create-instance request env", |e| {
-        Ok(EnvVar::new(
-            text(e, "key")?.unwrap_or_default(),
-            text(e, "value")?.unwrap_or_default(),
-        ))
-    })?;
+    let d = CreateInstanceRequest::default();
     // `tools` is sent as given (its shape is not documented).
-    if let Some(tools) = p.get("tools") {
-        let json = js_sys::JSON::stringify(&tools)
-            .ok()
-            .and_then(|t| t.as_string())
-            .ok_or_else(|| p.bad("tools", "JSON"))?;
-        r.tools =
-            Some(serde_json::from_slice(json.as_bytes()).map_err(|_| p.bad("tools", "JSON"))?);
-    }
-    if let Some(kind) = p.string("kind")? {
-        r.kind = kind;
-    }
-    r.cluster_id = p.string("clusterId")?;
-    r.network_storages = records(
-        &p,
-        "networkStorages",
-        "create-instance request network storage",
-        |m| {
-            Ok(NetworkStorageMount {
-                id: p_or(m.string("Id")?, m.string("id")?),
-                mount_point: m.string("mountPoint")?.unwrap_or_default(),
-            })
-        },
-    )?;
-    r.network_id = p.string("networkId")?;
-    r.billing_mode = p.string("billingMode")?;
-    r.month = p.u32("month")?;
-    r.auto_renew = p.boolean("autoRenew")?;
-    r.auto_renew_month = p.u32("autoRenewMonth")?;
-    Ok(r)
+    let tools = match p.get("tools") {
+        None => None,
+        Some(tools) => {
+            let json = js_sys::JSON::stringify(&tools)
+                .ok()
+                .and_then(|t| t.as_string())
+                .ok_or_else(|| p.bad("tools", "JSON"))?;
+            Some(serde_json::from_slice(json.as_bytes()).map_err(|_| p.bad("tools", "JSON"))?)
+        }
+    };
+    Ok(CreateInstanceRequest {
+        name: p.string("name")?,
+        product_id: p.string("productId")?.unwrap_or(d.product_id),
+        gpu_num: p.u32("gpuNum")?.unwrap_or(d.gpu_num),
+        rootfs_size: p.u64("rootfsSize")?.unwrap_or(d.rootfs_size),
+        image_url: p.string("imageUrl")?.unwrap_or(d.image_url),
+        image_auth: p.string("imageAuth")?.map(Into::into),
+        image_auth_id: p.string("imageAuthId")?,
+        command: p.string("command")?,
+        entrypoint: p.string("entrypoint")?,
+        min_cuda_version: p.string("minCudaVersion")?,
+        ports: p.string("ports")?,
+        envs: records(&p, "envs", "create-instance request env", |e| {
+            Ok(EnvVar::new(
+                text(e, "key")?.unwrap_or_default(),
+                text(e, "value")?.unwrap_or_default(),
+            ))
+        })?,
+        tools,
+        kind: p.string("kind")?.unwrap_or(d.kind),
+        cluster_id: p.string("clusterId")?,
+        network_storages: records(
+            &p,
+            "networkStorages",
+            "create-instance request network storage",
+            |m| {
+                Ok(NetworkStorageMount {
+                    id: p_or(m.string("Id")?, m.string("id")?),
+                    mount_point: m.string("mountPoint")?.unwrap_or_default(),
+                })
+            },
+        )?,
+        network_id: p.string("networkId")?,
+        billing_mode: p.string("billingMode")?,
+        month: p.u32("month")?,
+        auto_renew: p.boolean("autoRenew")?,
+        auto_renew_month: p.u32("autoRenewMonth")?,
+    })
 }
 
 /// The first of two spellings that is present (or empty).
@@ -911,7 +918,10 @@ impl NovitaClient {
     /// Novita API takes it); resolves to the new instance id. Invalid
     /// requests reject with code `validation` listing every problem, unsent.
     #[wasm_bindgen(js_name = createInstance, unchecked_return_type = "Promise<string>")]
-    pub fn create_instance(&self, request: JsValue) -> Promise {
+    pub fn create_instance(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "CreateInstanceRequest")] request: JsValue,
+    ) -> Promise {
         match create_request(request) {
             Ok(r) => call(&self.shared, CreateInstance(r), same),
             Err(e) => rejected(e),
