@@ -25,6 +25,7 @@
 //! | `client` | `client` (default) | `NovitaClient`: the engine driven by fetch and timers |
 //! | `webhook` | `webhook` (default) | `signWebhook`, `verifyWebhook`, `WebhookVerifier` |
 //! | `machines` | `machines` (default) | `CircuitBreaker`, `RateLimiter` for callers who drive a machine themselves |
+//! | `machines` | `snapshot` | `snapshot()` / `restore()` of the machines' state as JSON |
 //! | [`trace`] | always | the text form of engine events, identical on every target |
 //! | `determinism` | `sim` | the recorded cross-target scenario |
 //! | `sim` | `sim` | `SimulatedNovita`: the engine against the in-page simulator in virtual time |
@@ -32,8 +33,9 @@
 //! The default features are what a user installs (and what the size budget
 //! in `scripts/wasm.sh` applies to). A smaller module for one job:
 //! `--no-default-features --features webhook` for an edge worker that only
-//! signs and verifies webhooks, `--features machines` for the standalone
-//! breaker and limiter.
+//! signs and verifies webhooks, `--no-default-features --features machines`
+//! for the standalone breaker and limiter; feature `snapshot` adds their
+//! snapshots.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
