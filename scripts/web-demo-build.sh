@@ -6,13 +6,15 @@
 #    playwright-core) from web-demo/package-lock.json;
 # then
 #  - web-demo/pkg/: novitai-wasm WITH the `sim` feature (the in-page
-#    simulator), cargo (profile wasm-release) -> wasm-bindgen --target web ->
-#    wasm-opt -Os;
+#    simulator; the default features too), cargo (profile wasm-release) ->
+#    wasm-bindgen --target web -> wasm-opt -Os (scripts/wasm-pkg.sh; reused
+#    when scripts/wasm.sh already built it from the same cargo output);
 #  - the simulator server for the real-network mode: the example
 #    `sim_serve_for_web_demo` of novitai-tokio (feature `sim`); its path is
 #    written to web-demo/pkg/sim-server-path.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/wasm-pkg.sh
 
 start=$SECONDS
 step() { printf '\n==> [web-demo build %3ds] %s\n' "$((SECONDS - start))" "$*"; }
@@ -37,30 +39,11 @@ if ! cmp -s web-demo/package-lock.json web-demo/node_modules/.package-lock.json.
   npm ci --prefix web-demo --no-audit --no-fund
   cp web-demo/package-lock.json web-demo/node_modules/.package-lock.json.installed
 fi
-wasm_opt=web-demo/node_modules/.bin/wasm-opt
 
 step "wasm package with the in-page simulator (feature sim) -> web-demo/pkg"
-cargo build -p novitai-wasm --features sim --target "$target" --profile wasm-release --locked
+wasm_pkg "web demo (sim)" web-demo/pkg --features sim
 target_dir=${CARGO_TARGET_DIR:-target}
 out=web-demo/pkg
-input="$target_dir/$target/wasm-release/novitai_wasm.wasm"
-# wasm-opt takes ~30 s: skip bindgen + opt when pkg/ was made from this very
-# input (scripts/wasm.sh rebuilds pkg/ without sim and drops the stamp).
-stamp="sim $(sha256sum "$input" | cut -d' ' -f1) wasm-bindgen $want"
-if [ "$(cat "$out/.built-from" 2>/dev/null)" = "$stamp" ] && [ -f "$out/novitai_wasm_bg.wasm" ]; then
-  echo "web-demo/pkg is up to date"
-else
-  rm -rf "$out"
-  wasm-bindgen --target web --out-dir "$out" "$input"
-  "$wasm_opt" -Os --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-    --enable-mutable-globals --enable-reference-types \
-    "$out/novitai_wasm_bg.wasm" -o "$out/novitai_wasm_bg.opt.wasm"
-  mv "$out/novitai_wasm_bg.opt.wasm" "$out/novitai_wasm_bg.wasm"
-  echo "$stamp" > "$out/.built-from"
-fi
-printf 'novitai_wasm_bg.wasm (with sim): %d KiB raw, %d KiB gzip -9\n' \
-  "$(($(stat -c %s "$out/novitai_wasm_bg.wasm") / 1024))" \
-  "$(($(gzip -9 -c "$out/novitai_wasm_bg.wasm" | wc -c) / 1024))"
 
 step "simulator server for the real-network mode (novitai-tokio example, feature sim)"
 cargo build -p novitai-tokio --no-default-features --features sim \

@@ -3,21 +3,23 @@
 //! One engine lives in an `Rc<RefCell<..>>`. Every mutation (a call, a
 //! response, a timer) is followed by draining the engine's outputs: each
 //! transmission becomes a `fetch` spawned with `spawn_local`, each completion
-//! resolves the Promise of its call, and the one wake-up the engine asks for
+//! settles the Promise of its call, and the one wake-up the engine asks for
 //! becomes one `setTimeout` (replaced when the engine asks for another
 //! instant). Nothing here decides anything: retries, waits, the breaker, the
 //! limiter, timeouts and the cache are the engine's.
+//!
+//! Size: a call is submitted synchronously and its Promise is settled from
+//! `pump` through a boxed `finish` closure, so the module holds one async
+//! state machine (`transmit`) instead of one per method.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::rc::{Rc, Weak};
 
-use futures_channel::oneshot;
 use gloo_timers::callback::Timeout;
-use js_sys::Promise;
-use serde::{Deserialize, Serialize};
+use js_sys::{Function, Promise};
+use serde::Serialize;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{future_to_promise, spawn_local};
+use wasm_bindgen_futures::spawn_local;
 
 use novitai_core::api::clusters::ListClusters;
 use novitai_core::api::instances::{
@@ -107,6 +109,19 @@ export interface InstancePage {
 /** What an instance action answered. */
 export interface InstanceAck { instanceId: string | null; state: string | null; }
 
+/** The body of `createInstance()`, as the Novita API spells it. Omitted
+ * fields take the core's defaults (`gpuNum` 1, `rootfsSize` 60, `kind`
+ * "gpu"); `productId` and `imageUrl` are required. */
+export interface CreateInstanceRequest {
+  productId: string; imageUrl: string; name?: string; gpuNum?: number; rootfsSize?: number;
+  imageAuth?: string; imageAuthId?: string; command?: string; entrypoint?: string;
+  minCudaVersion?: string; ports?: string; envs?: { key: string; value: string }[];
+  tools?: unknown; kind?: "gpu" | "cpu"; clusterId?: string;
+  networkStorages?: { Id: string; mountPoint: string }[]; networkId?: string;
+  billingMode?: "onDemand" | "monthly" | "spot"; month?: number; autoRenew?: boolean;
+  autoRenewMonth?: number;
+}
+
 /** Every error thrown or rejected by novitai is an `Error` with a `code`. */
 export interface NovitaError extends Error {
   code: string; transient?: boolean; status?: number; apiKind?: string; apiCode?: string;
@@ -114,30 +129,41 @@ export interface NovitaError extends Error {
 }
 "#;
 
-/// The client options read from the JS object (numbers stay `f64` so a bad
-/// value reaches the core's validation and gets its sentence).
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
+/// The client options read from the JS object. Numbers (and numeric
+/// strings) reach the core's configuration as text, so a bad value gets the
+/// core's sentence, named by its JS property.
+#[derive(Default)]
 pub(crate) struct ClientOptions {
-    #[serde(default)]
     pub(crate) api_key: String,
     base_url: Option<String>,
     user_agent: Option<String>,
     pub(crate) seed: Option<f64>,
-    max_in_flight: Option<f64>,
-    request_timeout_ms: Option<f64>,
-    max_retry_attempts: Option<f64>,
-    retry_base_delay_ms: Option<f64>,
-    retry_max_delay_ms: Option<f64>,
-    rate_limit_max_requests: Option<f64>,
-    rate_limit_window_ms: Option<f64>,
-    circuit_breaker_failure_threshold: Option<f64>,
-    circuit_breaker_open_ms: Option<f64>,
-    circuit_breaker_success_threshold: Option<f64>,
-    queue_capacity: Option<f64>,
-    cache_enabled: Option<bool>,
-    cache_timeout_secs: Option<f64>,
+    /// `(JS name, configuration variable, value as text)` of the others.
+    settings: Vec<(&'static str, &'static str, String)>,
 }
+
+/// The options that map onto a configuration variable one to one.
+const SETTINGS: [(&str, &str); 13] = [
+    ("maxInFlight", "MAX_CONCURRENT_REQUESTS"),
+    ("requestTimeoutMs", "REQUEST_TIMEOUT"),
+    ("maxRetryAttempts", "MAX_RETRY_ATTEMPTS"),
+    ("retryBaseDelayMs", "RETRY_BASE_DELAY_MS"),
+    ("retryMaxDelayMs", "RETRY_MAX_DELAY_MS"),
+    ("rateLimitMaxRequests", "RATE_LIMIT_MAX_REQUESTS"),
+    ("rateLimitWindowMs", "RATE_LIMIT_WINDOW_MS"),
+    (
+        "circuitBreakerFailureThreshold",
+        "CIRCUIT_BREAKER_FAILURE_THRESHOLD",
+    ),
+    ("circuitBreakerOpenMs", "CIRCUIT_BREAKER_OPEN_MS"),
+    (
+        "circuitBreakerSuccessThreshold",
+        "CIRCUIT_BREAKER_SUCCESS_THRESHOLD",
+    ),
+    ("queueCapacity", "QUEUE_CAPACITY"),
+    ("cacheEnabled", "CACHE_ENABLED"),
+    ("cacheTimeoutSecs", "CACHE_TIMEOUT"),
+];
 
 fn number_text(v: f64) -> String {
     if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e18 {
@@ -148,70 +174,39 @@ fn number_text(v: f64) -> String {
 }
 
 impl ClientOptions {
+    /// Reads `options` (absent: all defaults); `what` names it in errors.
+    pub(crate) fn read(options: &JsValue, what: &'static str) -> Result<ClientOptions, JsValue> {
+        let p = js::Props::new(options, what)?;
+        let mut settings = Vec::new();
+        for (js, var) in SETTINGS {
+            let Some(v) = p.get(js) else { continue };
+            let text = if let Some(n) = v.as_f64() {
+                number_text(n)
+            } else if let Some(b) = v.as_bool() {
+                String::from(if b { "true" } else { "false" })
+            } else if let Some(t) = v.as_string() {
+                t
+            } else {
+                return Err(p.bad(js, "a number"));
+            };
+            settings.push((js, var, text));
+        }
+        Ok(ClientOptions {
+            api_key: p.string("apiKey")?.unwrap_or_default(),
+            base_url: p.string("baseUrl")?,
+            user_agent: p.string("userAgent")?,
+            seed: p.number("seed")?,
+            settings,
+        })
+    }
+
     /// The options as the core's configuration pairs, each with its JS name.
     fn pairs(&self) -> Vec<(&'static str, &'static str, String)> {
         let mut out = vec![("apiKey", "NOVITA_API_KEY", self.api_key.clone())];
         if let Some(u) = &self.base_url {
             out.push(("baseUrl", "NOVITA_API_BASE_URL", u.clone()));
         }
-        let numbers = [
-            ("maxInFlight", "MAX_CONCURRENT_REQUESTS", self.max_in_flight),
-            (
-                "requestTimeoutMs",
-                "REQUEST_TIMEOUT",
-                self.request_timeout_ms,
-            ),
-            (
-                "maxRetryAttempts",
-                "MAX_RETRY_ATTEMPTS",
-                self.max_retry_attempts,
-            ),
-            (
-                "retryBaseDelayMs",
-                "RETRY_BASE_DELAY_MS",
-                self.retry_base_delay_ms,
-            ),
-            (
-                "retryMaxDelayMs",
-                "RETRY_MAX_DELAY_MS",
-                self.retry_max_delay_ms,
-            ),
-            (
-                "rateLimitMaxRequests",
-                "RATE_LIMIT_MAX_REQUESTS",
-                self.rate_limit_max_requests,
-            ),
-            (
-                "rateLimitWindowMs",
-                "RATE_LIMIT_WINDOW_MS",
-                self.rate_limit_window_ms,
-            ),
-            (
-                "circuitBreakerFailureThreshold",
-                "CIRCUIT_BREAKER_FAILURE_THRESHOLD",
-                self.circuit_breaker_failure_threshold,
-            ),
-            (
-                "circuitBreakerOpenMs",
-                "CIRCUIT_BREAKER_OPEN_MS",
-                self.circuit_breaker_open_ms,
-            ),
-            (
-                "circuitBreakerSuccessThreshold",
-                "CIRCUIT_BREAKER_SUCCESS_THRESHOLD",
-                self.circuit_breaker_success_threshold,
-            ),
-            ("queueCapacity", "QUEUE_CAPACITY", self.queue_capacity),
-            ("cacheTimeoutSecs", "CACHE_TIMEOUT", self.cache_timeout_secs),
-        ];
-        for (js, var, v) in numbers {
-            if let Some(v) = v {
-                out.push((js, var, number_text(v)));
-            }
-        }
-        if let Some(b) = self.cache_enabled {
-            out.push(("cacheEnabled", "CACHE_ENABLED", b.to_string()));
-        }
+        out.extend(self.settings.iter().cloned());
         out
     }
 
@@ -239,6 +234,27 @@ impl ClientOptions {
     }
 }
 
+/// Turns a call's completion into the value its Promise resolves to, or the
+/// Error it rejects with.
+type Finish = Box<dyn FnOnce(&Completed) -> Result<JsValue, JsValue>>;
+
+/// A call waiting for its completion: its Promise's `resolve` and `reject`.
+struct Waiter {
+    id: RequestId,
+    resolve: Function,
+    reject: Function,
+    finish: Finish,
+}
+
+impl Waiter {
+    fn settle(self, done: &Completed) {
+        let _ = match (self.finish)(done) {
+            Ok(v) => self.resolve.call1(&JsValue::NULL, &v),
+            Err(e) => self.reject.call1(&JsValue::NULL, &e),
+        };
+    }
+}
+
 /// The state behind one client.
 struct Driver {
     engine: Engine,
@@ -246,8 +262,9 @@ struct Driver {
     origin: f64,
     base_url: String,
     ctx: ApiContext,
-    waiters: BTreeMap<RequestId, oneshot::Sender<Completed>>,
-    aborts: BTreeMap<AttemptId, web_sys::AbortController>,
+    /// Pending calls (at most the queue plus the in-flight cap: a short list).
+    waiters: Vec<Waiter>,
+    aborts: Vec<(AttemptId, web_sys::AbortController)>,
     /// The armed timer and the instant it was armed for.
     timer: Option<(Instant, Timeout)>,
     on_event: Option<js_sys::Function>,
@@ -258,6 +275,22 @@ type Shared = Rc<RefCell<Driver>>;
 impl Driver {
     fn now(&self) -> Instant {
         Instant::from_millis((js::now_ms() - self.origin).max(0.0) as u64)
+    }
+
+    fn take_abort(&mut self, attempt: AttemptId) -> Option<web_sys::AbortController> {
+        let i = self.aborts.iter().position(|(a, _)| *a == attempt)?;
+        Some(self.aborts.swap_remove(i).1)
+    }
+}
+
+impl Drop for Driver {
+    /// The client went away with calls pending: they reject with code
+    /// `cancelled`.
+    fn drop(&mut self) {
+        let cancelled = js::api_error(&Error::Cancelled);
+        for w in self.waiters.drain(..) {
+            let _ = w.reject.call1(&JsValue::NULL, &cancelled);
+        }
     }
 }
 
@@ -280,7 +313,7 @@ fn pump(shared: &Shared) {
                     }
                     match e {
                         Event::AttemptTimedOut { attempt, .. } => {
-                            if let Some(a) = d.aborts.remove(&attempt) {
+                            if let Some(a) = d.take_abort(attempt) {
                                 a.abort();
                             }
                         }
@@ -294,10 +327,16 @@ fn pump(shared: &Shared) {
                 }
             }
         }
-        for c in completions {
-            if let Some(tx) = d.waiters.remove(&c.id) {
-                let _ = tx.send(c);
-            }
+    }
+    // Settle outside the borrow: a `then` callback may call the client.
+    for c in completions {
+        let waiter = {
+            let mut d = shared.borrow_mut();
+            let i = d.waiters.iter().position(|w| w.id == c.id);
+            i.map(|i| d.waiters.swap_remove(i))
+        };
+        if let Some(w) = waiter {
+            w.settle(&c);
         }
     }
     for t in transmits {
@@ -349,7 +388,7 @@ async fn transmit(shared: Shared, t: Transmit) {
         let url = t.request.url(&d.base_url);
         let signal = web_sys::AbortController::new().ok().map(|a| {
             let s = a.signal();
-            d.aborts.insert(t.attempt, a);
+            d.aborts.push((t.attempt, a));
             s
         });
         (url, signal)
@@ -357,7 +396,7 @@ async fn transmit(shared: Shared, t: Transmit) {
     let result = fetch(&t, &url, signal.as_ref()).await;
     {
         let mut d = shared.borrow_mut();
-        d.aborts.remove(&t.attempt);
+        d.take_abort(t.attempt);
         let now = d.now();
         let input = match result {
             Ok(response) => Input::Response {
@@ -376,136 +415,288 @@ async fn transmit(shared: Shared, t: Transmit) {
     pump(&shared);
 }
 
+#[wasm_bindgen]
+extern "C" {
+    /// The global `fetch` (window, worker, Node 18+).
+    #[wasm_bindgen(js_name = fetch, catch)]
+    fn global_fetch(url: &str, init: &JsValue) -> Result<Promise, JsValue>;
+}
+
+/// One request with the global `fetch`, straight from `web-sys` types (no
+/// HTTP wrapper crate: the module stays smaller).
 async fn fetch(
     t: &Transmit,
     url: &str,
     signal: Option<&web_sys::AbortSignal>,
 ) -> Result<HttpResponse, TransportErrorKind> {
-    use gloo_net::http::{Method as M, RequestBuilder};
+    use wasm_bindgen_futures::JsFuture;
     let method = match t.request.method {
-        Method::Get => M::GET,
-        Method::Post => M::POST,
-        Method::Put => M::PUT,
-        Method::Patch => M::PATCH,
-        Method::Delete => M::DELETE,
+        Method::Get => "GET",
+        Method::Post => "POST",
+        Method::Put => "PUT",
+        Method::Patch => "PATCH",
+        Method::Delete => "DELETE",
     };
-    let mut builder = RequestBuilder::new(url).method(method).abort_signal(signal);
+    let init = js_sys::Object::new();
+    js::set(&init, "method", &JsValue::from_str(method));
+    let headers = js_sys::Array::new();
     for (name, value) in t.request.headers.iter() {
-        builder = builder.header(name, value);
+        let pair = js_sys::Array::of2(&JsValue::from_str(name), &JsValue::from_str(value));
+        headers.push(&pair);
     }
-    let request = match &t.request.body {
-        Some(body) => builder.body(js_sys::Uint8Array::from(body.as_slice())),
-        None => builder.build(),
+    js::set(&init, "headers", &headers);
+    if let Some(body) = &t.request.body {
+        js::set(&init, "body", &js_sys::Uint8Array::from(body.as_slice()));
     }
-    .map_err(|_| TransportErrorKind::Other)?;
+    if let Some(signal) = signal {
+        js::set(&init, "signal", signal);
+    }
     // fetch cannot tell a refused connection from a reset, DNS, offline or a
     // CORS refusal, so a failed fetch is reported as `ConnectionReset`: the
     // server may or may not have acted. The core then retries idempotent
     // calls and never resends a create.
-    let response = request
-        .send()
+    let promise = global_fetch(url, &init).map_err(|_| TransportErrorKind::Other)?;
+    let response: web_sys::Response = JsFuture::from(promise)
         .await
-        .map_err(|_| TransportErrorKind::ConnectionReset)?;
+        .map_err(|_| TransportErrorKind::ConnectionReset)?
+        .dyn_into()
+        .map_err(|_| TransportErrorKind::Other)?;
     let status = response.status();
     // A network error (and an opaque response) surfaces as status 0.
     if status == 0 {
         return Err(TransportErrorKind::ConnectionReset);
     }
-    let headers = response.headers().entries().collect();
-    let body = response
-        .binary()
+    let mut headers = novitai_core::http::Headers::new();
+    if let Ok(Some(entries)) = js_sys::try_iter(&response.headers()) {
+        for entry in entries.flatten() {
+            let pair = js_sys::Array::from(&entry);
+            if let (Some(k), Some(v)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
+                headers.append(k, v);
+            }
+        }
+    }
+    let buffer = response
+        .array_buffer()
+        .map_err(|_| TransportErrorKind::ConnectionReset)?;
+    let buffer = JsFuture::from(buffer)
         .await
         .map_err(|_| TransportErrorKind::ConnectionReset)?;
     Ok(HttpResponse {
         status,
         headers,
-        body,
+        body: js_sys::Uint8Array::new(&buffer).to_vec(),
     })
 }
 
-/// Submits `endpoint` and waits for its one completion.
-async fn call<E: Endpoint>(shared: Shared, endpoint: E) -> Result<E::Output, Error> {
-    endpoint.validate()?;
-    let rx = {
-        let mut d = shared.borrow_mut();
-        let mut request = endpoint.request();
-        d.ctx.authorize(&mut request);
-        let options = RequestOptions::new()
-            .cacheable(endpoint.is_cacheable())
-            .idempotent(endpoint.is_idempotent());
-        let now = d.now();
-        let id = d.engine.submit(request, options, now)?;
-        let (tx, rx) = oneshot::channel();
-        d.waiters.insert(id, tx);
-        rx
+/// Submits `request` now and returns the Promise that `finish` settles when
+/// it completes (rejected at once when the engine refuses it).
+fn submit(
+    shared: &Shared,
+    request: novitai_core::http::HttpRequest,
+    options: RequestOptions,
+    finish: Finish,
+) -> Promise {
+    let mut slot = None;
+    let promise = Promise::new(&mut |resolve, reject| slot = Some((resolve, reject)));
+    let Some((resolve, reject)) = slot else {
+        return promise;
     };
-    pump(&shared);
-    match rx.await {
-        Ok(done) => Error::result_of(&endpoint, &done),
-        // The client was dropped with the call pending.
-        Err(_) => Err(Error::Cancelled),
+    let submitted = {
+        let mut d = shared.borrow_mut();
+        let mut request = request;
+        d.ctx.authorize(&mut request);
+        let now = d.now();
+        d.engine.submit(request, options, now).map(|id| {
+            d.waiters.push(Waiter {
+                id,
+                resolve,
+                reject: reject.clone(),
+                finish,
+            });
+        })
+    };
+    match submitted {
+        Ok(()) => pump(shared),
+        Err(e) => {
+            let _ = reject.call1(&JsValue::NULL, &js::api_error(&e.into()));
+        }
     }
+    promise
 }
 
-fn promise<T, F>(fut: F) -> Promise
+/// Calls `endpoint` and resolves with `then(output)` as a plain JS value.
+fn call<E, T>(shared: &Shared, endpoint: E, then: fn(E::Output) -> Result<T, Error>) -> Promise
 where
-    T: Serialize,
-    F: core::future::Future<Output = Result<T, Error>> + 'static,
+    E: Endpoint + 'static,
+    T: Serialize + 'static,
 {
-    future_to_promise(async move {
-        match fut.await {
-            Ok(v) => js::to_js(&v),
-            Err(e) => Err(js::api_error(&e)),
-        }
-    })
+    if let Err(e) = endpoint.validate() {
+        return rejected(js::api_error(&e.into()));
+    }
+    let request = endpoint.request();
+    let options = RequestOptions::new()
+        .cacheable(endpoint.is_cacheable())
+        .idempotent(endpoint.is_idempotent());
+    let finish: Finish = Box::new(move |done| {
+        Error::result_of(&endpoint, done)
+            .and_then(then)
+            .map_err(|e| js::api_error(&e))
+            .and_then(|v| js::to_js(&v))
+    });
+    submit(shared, request, options, finish)
+}
+
+fn same<T>(v: T) -> Result<T, Error> {
+    Ok(v)
+}
+
+fn ack(a: InstanceAck) -> Result<InstanceAckJs, Error> {
+    Ok(InstanceAckJs::from(a))
+}
+
+/// The records of an array property, each read by `read`.
+fn records<T>(
+    p: &js::Props<'_>,
+    key: &str,
+    what: &'static str,
+    read: fn(&js::Props<'_>) -> Result<T, JsValue>,
+) -> Result<Vec<T>, JsValue> {
+    let Some(v) = p.get(key) else {
+        return Ok(Vec::new());
+    };
+    if !js_sys::Array::is_array(&v) {
+        return Err(p.bad(key, "an array"));
+    }
+    js_sys::Array::from(&v)
+        .iter()
+        .map(|item| {
+            if item.is_object() {
+                read(&js::Props::new(&item, what)?)
+            } else {
+                Err(p.bad(key, "an array of objects"))
+            }
+        })
+        .collect()
+}
+
+/// A string, or a number written as text (env values are often numbers).
+fn text(p: &js::Props<'_>, key: &str) -> Result<Option<String>, JsValue> {
+    match p.get(key) {
+        Some(v) if v.as_f64().is_some() => Ok(v.as_f64().map(number_text)),
+        _ => p.string(key),
+    }
 }
 
 /// A create-instance request from JS: the fields given over the core's
-/// documented defaults (`gpuNum` 1, `rootfsSize` 60, `kind` "gpu").
+/// documented defaults (`gpuNum` 1, `rootfsSize` 60, `kind` "gpu"). The
+/// core's validation then checks it before anything is sent. A unit test
+/// checks that it reads every field of the core's type.
+///
+/// Size: read property by property; a derived `Deserialize` for this type
+/// (and its nested records) costs about 18 KiB of wasm.
 pub(crate) fn create_request(v: JsValue) -> Result<CreateInstanceRequest, JsValue> {
-    let given: serde_json::Value = js::from_js(v, "create-instance request")?;
-    let mut merged = serde_json::to_value(CreateInstanceRequest::default())
-        .map_err(|e| js::error("internal", &e.to_string()))?;
-    if let (Some(m), serde_json::Value::Object(g)) = (merged.as_object_mut(), given) {
-        m.extend(g);
-    }
-    serde_json::from_value(merged)
-        .map_err(|e| js::error("invalid_argument", &format!("create-instance request: {e}")))
+    use novitai_core::api::instances::{EnvVar, NetworkStorageMount};
+    let p = js::Props::new(&v, "create-instance request")?;
+    let d = CreateInstanceRequest::default();
+    // `tools` is sent as given (its shape is not documented).
+    let tools = match p.get("tools") {
+        None => None,
+        Some(tools) => {
+            let json = js_sys::JSON::stringify(&tools)
+                .ok()
+                .and_then(|t| t.as_string())
+                .ok_or_else(|| p.bad("tools", "JSON"))?;
+            Some(serde_json::from_slice(json.as_bytes()).map_err(|_| p.bad("tools", "JSON"))?)
+        }
+    };
+    Ok(CreateInstanceRequest {
+        name: p.string("name")?,
+        product_id: p.string("productId")?.unwrap_or(d.product_id),
+        gpu_num: p.u32("gpuNum")?.unwrap_or(d.gpu_num),
+        rootfs_size: p.u64("rootfsSize")?.unwrap_or(d.rootfs_size),
+        image_url: p.string("imageUrl")?.unwrap_or(d.image_url),
+        image_auth: p.string("imageAuth")?.map(Into::into),
+        image_auth_id: p.string("imageAuthId")?,
+        command: p.string("command")?,
+        entrypoint: p.string("entrypoint")?,
+        min_cuda_version: p.string("minCudaVersion")?,
+        ports: p.string("ports")?,
+        envs: records(&p, "envs", "create-instance request env", |e| {
+            Ok(EnvVar::new(
+                text(e, "key")?.unwrap_or_default(),
+                text(e, "value")?.unwrap_or_default(),
+            ))
+        })?,
+        tools,
+        kind: p.string("kind")?.unwrap_or(d.kind),
+        cluster_id: p.string("clusterId")?,
+        network_storages: records(
+            &p,
+            "networkStorages",
+            "create-instance request network storage",
+            |m| {
+                Ok(NetworkStorageMount {
+                    id: p_or(m.string("Id")?, m.string("id")?),
+                    mount_point: m.string("mountPoint")?.unwrap_or_default(),
+                })
+            },
+        )?,
+        network_id: p.string("networkId")?,
+        billing_mode: p.string("billingMode")?,
+        month: p.u32("month")?,
+        auto_renew: p.boolean("autoRenew")?,
+        auto_renew_month: p.u32("autoRenewMonth")?,
+    })
+}
+
+/// The first of two spellings that is present (or empty).
+fn p_or(a: Option<String>, b: Option<String>) -> String {
+    a.or(b).unwrap_or_default()
 }
 
 fn rejected(e: JsValue) -> Promise {
     Promise::reject(&e)
 }
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct ProductFilter {
-    cluster_id: Option<String>,
-    gpu_num: Option<u32>,
-    product_name: Option<String>,
-    min_cpu_per_gpu: Option<u32>,
-    min_memory_per_gpu: Option<u32>,
-    min_root_fs_size: Option<u32>,
-    billing_method: Option<String>,
+/// `products()`'s filter object (see `ProductFilter`).
+fn product_filter(filter: &JsValue) -> Result<ListProducts, JsValue> {
+    let p = js::Props::new(filter, "product filter")?;
+    Ok(ListProducts {
+        cluster_id: p.string("clusterId")?,
+        gpu_num: p.u32("gpuNum")?,
+        product_name: p.string("productName")?,
+        min_cpu_per_gpu: p.u32("minCpuPerGpu")?,
+        min_memory_per_gpu: p.u32("minMemoryPerGpu")?,
+        min_root_fs_size: p.u32("minRootFsSize")?,
+        billing_method: p.string("billingMethod")?,
+    })
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ProductQueryJs {
-    #[serde(default)]
-    name: String,
-    preferred_region: Option<String>,
-    fallback_regions: Option<Vec<String>>,
+/// `optimalProduct()`'s query: a name, or `{ name, preferredRegion, fallbackRegions }`.
+fn product_query(query: &JsValue) -> Result<ProductQuery, JsValue> {
+    if let Some(name) = query.as_string() {
+        return Ok(ProductQuery::named(name));
+    }
+    let p = js::Props::new(query, "product query")?;
+    let mut q = ProductQuery::named(p.string("name")?.unwrap_or_default());
+    q.preferred_region = p.string("preferredRegion")?;
+    if let Some(f) = p.strings("fallbackRegions")? {
+        q.fallback_regions = f;
+    }
+    Ok(q)
 }
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct InstanceQuery {
-    page_size: Option<u32>,
-    page_num: Option<u32>,
-    name: Option<String>,
-    product_name: Option<String>,
-    status: Option<String>,
+/// `listInstances()`'s query (see `InstanceQuery`).
+fn instance_query(query: &JsValue) -> Result<ListInstances, JsValue> {
+    let p = js::Props::new(query, "instance query")?;
+    let defaults = ListInstances::default();
+    Ok(ListInstances {
+        page_size: p.u32("pageSize")?.unwrap_or(defaults.page_size),
+        page_num: p.u32("pageNum")?.unwrap_or(defaults.page_num),
+        name: p.string("name")?,
+        product_name: p.string("productName")?,
+        status: p.string("status")?,
+    })
 }
 
 #[derive(Serialize)]
@@ -612,7 +803,7 @@ impl NovitaClient {
         let on_event = js_sys::Reflect::get(&options, &JsValue::from_str("onEvent"))
             .ok()
             .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
-        let opts: ClientOptions = js::from_js(options, "NovitaClient options")?;
+        let opts = ClientOptions::read(&options, "NovitaClient options")?;
         let config = opts.config()?;
         let ctx = ApiContext::new(config.api_key.clone(), opts.user_agent.unwrap_or_default())
             .map_err(|e| js::error("config", &e.to_string()))?;
@@ -636,8 +827,8 @@ impl NovitaClient {
                 origin: js::now_ms(),
                 base_url,
                 ctx,
-                waiters: BTreeMap::new(),
-                aborts: BTreeMap::new(),
+                waiters: Vec::new(),
+                aborts: Vec::new(),
                 timer: None,
                 on_event,
             })),
@@ -655,7 +846,7 @@ impl NovitaClient {
     /// `GET /v1/clusters`.
     #[wasm_bindgen(unchecked_return_type = "Promise<any[]>")]
     pub fn clusters(&self) -> Promise {
-        promise(call(self.shared.clone(), ListClusters))
+        call(&self.shared, ListClusters, same)
     }
 
     /// `GET /v1/products`, optionally filtered (see `ProductFilter`).
@@ -664,24 +855,10 @@ impl NovitaClient {
         &self,
         #[wasm_bindgen(unchecked_param_type = "ProductFilter | undefined")] filter: JsValue,
     ) -> Promise {
-        let f: ProductFilter = if js::absent(&filter) {
-            ProductFilter::default()
-        } else {
-            match js::from_js(filter, "product filter") {
-                Ok(f) => f,
-                Err(e) => return rejected(e),
-            }
-        };
-        let endpoint = ListProducts {
-            cluster_id: f.cluster_id,
-            gpu_num: f.gpu_num,
-            product_name: f.product_name,
-            min_cpu_per_gpu: f.min_cpu_per_gpu,
-            min_memory_per_gpu: f.min_memory_per_gpu,
-            min_root_fs_size: f.min_root_fs_size,
-            billing_method: f.billing_method,
-        };
-        promise(call(self.shared.clone(), endpoint))
+        match product_filter(&filter) {
+            Ok(endpoint) => call(&self.shared, endpoint, same),
+            Err(e) => rejected(e),
+        }
     }
 
     /// The cheapest deployable product named like `query.name`, trying the
@@ -695,30 +872,28 @@ impl NovitaClient {
         &self,
         #[wasm_bindgen(unchecked_param_type = "ProductQuery | string")] query: JsValue,
     ) -> Promise {
-        let q = if let Some(name) = query.as_string() {
-            ProductQuery::named(name)
-        } else {
-            match js::from_js::<ProductQueryJs>(query, "product query") {
-                Ok(q) => {
-                    let mut p = ProductQuery::named(q.name);
-                    p.preferred_region = q.preferred_region;
-                    if let Some(f) = q.fallback_regions {
-                        p.fallback_regions = f;
-                    }
-                    p
-                }
-                Err(e) => return rejected(e),
-            }
+        let q = match product_query(&query) {
+            Ok(q) => q,
+            Err(e) => return rejected(e),
         };
-        let shared = self.shared.clone();
-        promise(async move {
-            let list = ListProducts {
-                product_name: (!q.name.trim().is_empty()).then(|| q.name.clone()),
-                ..ListProducts::default()
-            };
-            let products = call(shared, list).await?;
-            Ok(choose_product(&products, &q)?)
-        })
+        let list = ListProducts {
+            product_name: (!q.name.trim().is_empty()).then(|| q.name.clone()),
+            ..ListProducts::default()
+        };
+        if let Err(e) = list.validate() {
+            return rejected(js::api_error(&e.into()));
+        }
+        let request = list.request();
+        let options = RequestOptions::new()
+            .cacheable(list.is_cacheable())
+            .idempotent(list.is_idempotent());
+        let finish: Finish = Box::new(move |done| {
+            Error::result_of(&list, done)
+                .and_then(|products| Ok(choose_product(&products, &q)?))
+                .map_err(|e| js::api_error(&e))
+                .and_then(|v| js::to_js(&v))
+        });
+        submit(&self.shared, request, options, finish)
     }
 
     /// `GET /v1/gpu/instances`: one page (see `InstanceQuery`).
@@ -727,39 +902,28 @@ impl NovitaClient {
         &self,
         #[wasm_bindgen(unchecked_param_type = "InstanceQuery | undefined")] query: JsValue,
     ) -> Promise {
-        let q: InstanceQuery = if js::absent(&query) {
-            InstanceQuery::default()
-        } else {
-            match js::from_js(query, "instance query") {
-                Ok(q) => q,
-                Err(e) => return rejected(e),
-            }
-        };
-        let defaults = ListInstances::default();
-        let endpoint = ListInstances {
-            page_size: q.page_size.unwrap_or(defaults.page_size),
-            page_num: q.page_num.unwrap_or(defaults.page_num),
-            name: q.name,
-            product_name: q.product_name,
-            status: q.status,
-        };
-        let shared = self.shared.clone();
-        promise(async move { call(shared, endpoint).await.map(InstancePageJs::from) })
+        match instance_query(&query) {
+            Ok(endpoint) => call(&self.shared, endpoint, |p| Ok(InstancePageJs::from(p))),
+            Err(e) => rejected(e),
+        }
     }
 
     /// `GET /v1/gpu/instance?instanceId=...`.
     #[wasm_bindgen(js_name = getInstance, unchecked_return_type = "Promise<any>")]
     pub fn get_instance(&self, id: String) -> Promise {
-        promise(call(self.shared.clone(), GetInstance::new(id)))
+        call(&self.shared, GetInstance::new(id), same)
     }
 
     /// `POST /v1/gpu/instance/create` with a camelCase request body (as the
     /// Novita API takes it); resolves to the new instance id. Invalid
     /// requests reject with code `validation` listing every problem, unsent.
     #[wasm_bindgen(js_name = createInstance, unchecked_return_type = "Promise<string>")]
-    pub fn create_instance(&self, request: JsValue) -> Promise {
+    pub fn create_instance(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "CreateInstanceRequest")] request: JsValue,
+    ) -> Promise {
         match create_request(request) {
-            Ok(r) => promise(call(self.shared.clone(), CreateInstance(r))),
+            Ok(r) => call(&self.shared, CreateInstance(r), same),
             Err(e) => rejected(e),
         }
     }
@@ -767,45 +931,25 @@ impl NovitaClient {
     /// `POST /v1/gpu/instance/start`.
     #[wasm_bindgen(js_name = startInstance, unchecked_return_type = "Promise<InstanceAck>")]
     pub fn start_instance(&self, id: String) -> Promise {
-        let shared = self.shared.clone();
-        promise(async move {
-            call(shared, StartInstance::new(id))
-                .await
-                .map(InstanceAckJs::from)
-        })
+        call(&self.shared, StartInstance::new(id), ack)
     }
 
     /// `POST /v1/gpu/instance/stop`.
     #[wasm_bindgen(js_name = stopInstance, unchecked_return_type = "Promise<InstanceAck>")]
     pub fn stop_instance(&self, id: String) -> Promise {
-        let shared = self.shared.clone();
-        promise(async move {
-            call(shared, StopInstance::new(id))
-                .await
-                .map(InstanceAckJs::from)
-        })
+        call(&self.shared, StopInstance::new(id), ack)
     }
 
     /// `POST /v1/gpu/instance/restart`.
     #[wasm_bindgen(js_name = restartInstance, unchecked_return_type = "Promise<InstanceAck>")]
     pub fn restart_instance(&self, id: String) -> Promise {
-        let shared = self.shared.clone();
-        promise(async move {
-            call(shared, RestartInstance::new(id))
-                .await
-                .map(InstanceAckJs::from)
-        })
+        call(&self.shared, RestartInstance::new(id), ack)
     }
 
     /// `POST /v1/gpu/instance/delete`.
     #[wasm_bindgen(js_name = deleteInstance, unchecked_return_type = "Promise<InstanceAck>")]
     pub fn delete_instance(&self, id: String) -> Promise {
-        let shared = self.shared.clone();
-        promise(async move {
-            call(shared, DeleteInstance::new(id))
-                .await
-                .map(InstanceAckJs::from)
-        })
+        call(&self.shared, DeleteInstance::new(id), ack)
     }
 
     /// Holds the circuit breaker open until `resetBreaker()`.
@@ -839,5 +983,64 @@ impl NovitaClient {
             d.engine.shutdown(now);
         }
         pump(&self.shared);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fields `create_request` reads, as the API spells them.
+    const CREATE_FIELDS: [&str; 21] = [
+        "name",
+        "productId",
+        "gpuNum",
+        "rootfsSize",
+        "imageUrl",
+        "imageAuth",
+        "imageAuthId",
+        "command",
+        "entrypoint",
+        "minCudaVersion",
+        "ports",
+        "envs",
+        "tools",
+        "kind",
+        "clusterId",
+        "networkStorages",
+        "networkId",
+        "billingMode",
+        "month",
+        "autoRenew",
+        "autoRenewMonth",
+    ];
+
+    #[test]
+    fn the_create_reader_knows_every_field_of_the_core_request() {
+        use novitai_core::api::instances::{EnvVar, NetworkStorageMount};
+        // Every optional field set, so serialisation names all of them.
+        let mut r = CreateInstanceRequest::new("p", 1, 60, "img");
+        r.name = Some("n".into());
+        r.image_auth = Some("u:p".into());
+        r.image_auth_id = Some("a".into());
+        r.command = Some("c".into());
+        r.entrypoint = Some("e".into());
+        r.min_cuda_version = Some("12".into());
+        r.ports = Some("80/http".into());
+        r.envs = vec![EnvVar::new("K", "V")];
+        r.tools = Some(serde_json::Value::Bool(true));
+        r.cluster_id = Some("c".into());
+        r.network_storages = vec![NetworkStorageMount::default()];
+        r.network_id = Some("n".into());
+        r.billing_mode = Some("monthly".into());
+        r.month = Some(1);
+        r.auto_renew = Some(true);
+        r.auto_renew_month = Some(1);
+        let v = serde_json::to_value(&r).unwrap();
+        let mut core: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut ours = CREATE_FIELDS.to_vec();
+        core.sort_unstable();
+        ours.sort_unstable();
+        assert_eq!(core, ours, "update create_request and CREATE_FIELDS");
     }
 }

@@ -56,19 +56,138 @@ pub(crate) fn ms(v: u64) -> JsValue {
     }
 }
 
-/// Any serde value as a plain JS object (maps as objects, `None` as `null`).
-pub(crate) fn to_js<T: Serialize + ?Sized>(v: &T) -> Result<JsValue, JsValue> {
-    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| error("internal", &format!("could not convert a result: {e}")))
+/// The properties of a JS options object, read one by one (no serde: a
+/// derived `Deserialize` per options type costs several KiB of wasm each).
+/// `undefined` and `null` count as absent; a wrong type is an
+/// `invalid_argument` Error naming the object and the property.
+pub(crate) struct Props<'a> {
+    obj: Option<&'a JsValue>,
+    what: &'static str,
 }
 
-/// A JS value read as `T`, with an `invalid_argument` error naming `what`.
-pub(crate) fn from_js<T: serde::de::DeserializeOwned>(
-    v: JsValue,
-    what: &str,
-) -> Result<T, JsValue> {
-    serde_wasm_bindgen::from_value(v)
-        .map_err(|e| error("invalid_argument", &format!("{what}: {e}")))
+impl<'a> Props<'a> {
+    /// `obj` must be an object, or absent (then every property is absent).
+    pub(crate) fn new(obj: &'a JsValue, what: &'static str) -> Result<Props<'a>, JsValue> {
+        if absent(obj) {
+            return Ok(Props { obj: None, what });
+        }
+        if !obj.is_object() {
+            return Err(error(
+                "invalid_argument",
+                &format!("{what} must be an object"),
+            ));
+        }
+        Ok(Props {
+            obj: Some(obj),
+            what,
+        })
+    }
+
+    /// The property as given (`undefined` when missing).
+    pub(crate) fn raw(&self, key: &str) -> JsValue {
+        self.obj
+            .and_then(|o| Reflect::get(o, &JsValue::from_str(key)).ok())
+            .unwrap_or(JsValue::UNDEFINED)
+    }
+
+    /// The property, `None` when `undefined` or `null`.
+    pub(crate) fn get(&self, key: &str) -> Option<JsValue> {
+        Some(self.raw(key)).filter(|v| !absent(v))
+    }
+
+    /// An `invalid_argument` Error: `key` must be `expected`.
+    pub(crate) fn bad(&self, key: &str, expected: &str) -> JsValue {
+        error(
+            "invalid_argument",
+            &format!("{}: {key} must be {expected}", self.what),
+        )
+    }
+
+    pub(crate) fn string(&self, key: &str) -> Result<Option<String>, JsValue> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_string()
+                .map(Some)
+                .ok_or_else(|| self.bad(key, "a string")),
+        }
+    }
+
+    pub(crate) fn boolean(&self, key: &str) -> Result<Option<bool>, JsValue> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_bool()
+                .map(Some)
+                .ok_or_else(|| self.bad(key, "true or false")),
+        }
+    }
+
+    pub(crate) fn number(&self, key: &str) -> Result<Option<f64>, JsValue> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_f64()
+                .map(Some)
+                .ok_or_else(|| self.bad(key, "a number")),
+        }
+    }
+
+    /// A whole number from 0 to `max` (at most 2^53-1).
+    fn whole_up_to(&self, key: &str, max: f64, expected: &str) -> Result<Option<u64>, JsValue> {
+        match self.number(key)? {
+            None => Ok(None),
+            Some(v) if v >= 0.0 && v <= max && v.fract() == 0.0 => Ok(Some(v as u64)),
+            Some(_) => Err(self.bad(key, expected)),
+        }
+    }
+
+    pub(crate) fn u32(&self, key: &str) -> Result<Option<u32>, JsValue> {
+        let v = self.whole_up_to(key, f64::from(u32::MAX), "a whole number from 0 to 2^32-1")?;
+        Ok(v.map(|v| v as u32))
+    }
+
+    pub(crate) fn u64(&self, key: &str) -> Result<Option<u64>, JsValue> {
+        self.whole_up_to(
+            key,
+            9_007_199_254_740_991.0,
+            "a whole number from 0 to 2^53-1",
+        )
+    }
+
+    /// An array of strings.
+    pub(crate) fn strings(&self, key: &str) -> Result<Option<Vec<String>>, JsValue> {
+        let Some(v) = self.get(key) else {
+            return Ok(None);
+        };
+        if !js_sys::Array::is_array(&v) {
+            return Err(self.bad(key, "an array of strings"));
+        }
+        js_sys::Array::from(&v)
+            .iter()
+            .map(|x| {
+                x.as_string()
+                    .ok_or_else(|| self.bad(key, "an array of strings"))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+    }
+}
+
+/// Any serde value as a plain JS object (maps as objects, `None` as `null`).
+///
+/// Size: through JSON text and `JSON.parse`. serde_json's writer is in the
+/// module anyway (request bodies, snapshots); a serializer to JS values
+/// would be a second one.
+pub(crate) fn to_js<T: Serialize + ?Sized>(v: &T) -> Result<JsValue, JsValue> {
+    let text = serde_json::to_string(v)
+        .map_err(|e| error("internal", &format!("could not convert a result: {e}")))?;
+    js_sys::JSON::parse(&text).map_err(|_| {
+        error(
+            "internal",
+            "could not convert a result: JSON.parse refused it",
+        )
+    })
 }
 
 /// `true` for `undefined` and `null`.

@@ -20,25 +20,42 @@
 //! `"gave_up"`, `"breaker_open"`, `"webhook_stale"`, ...) and the core error's
 //! sentence as its message.
 //!
-//! | module | what |
-//! |---|---|
-//! | [`client`] | `NovitaClient`: the engine driven by fetch and timers |
-//! | [`webhook`] | `signWebhook`, `verifyWebhook`, `WebhookVerifier` |
-//! | [`machines`] | `CircuitBreaker`, `RateLimiter` for callers who drive a machine themselves |
-//! | [`trace`] | the text form of engine events, identical on every target |
-//! | [`determinism`] (feature `sim`) | the recorded cross-target scenario |
-//! | [`sim`] (feature `sim`) | `SimulatedNovita`: the engine against the in-page simulator in virtual time |
+//! | module | feature | what |
+//! |---|---|---|
+//! | `client` | `client` (default) | `NovitaClient`: the engine driven by fetch and timers |
+//! | `webhook` | `webhook` (default) | `signWebhook`, `verifyWebhook`, `WebhookVerifier` |
+//! | `machines` | `machines` (default) | `CircuitBreaker`, `RateLimiter` for callers who drive a machine themselves |
+//! | `machines` | `snapshot` | `snapshot()` / `restore()` of the machines' state as JSON |
+//! | [`trace`] | always | the text form of engine events, identical on every target |
+//! | `determinism` | `sim` | the recorded cross-target scenario |
+//! | `sim` | `sim` | `SimulatedNovita`: the engine against the in-page simulator in virtual time |
+//!
+//! The default features are what a user installs (and what the size budget
+//! in `scripts/wasm.sh` applies to). A smaller module for one job:
+//! `--no-default-features --features webhook` for an edge worker that only
+//! signs and verifies webhooks, `--no-default-features --features machines`
+//! for the standalone breaker and limiter; feature `snapshot` adds their
+//! snapshots.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub use novitai_core as core;
 
+#[cfg(feature = "client")]
 pub mod client;
 #[cfg(feature = "sim")]
 pub mod determinism;
+// Helpers shared by the feature modules; a build with some features off
+// leaves a few unused.
+#[cfg_attr(
+    not(all(feature = "client", feature = "webhook", feature = "machines")),
+    allow(dead_code)
+)]
 mod js;
+#[cfg(feature = "machines")]
 pub mod machines;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod trace;
+#[cfg(feature = "webhook")]
 pub mod webhook;

@@ -1,10 +1,11 @@
 //! The standalone machines for callers who drive one themselves: the same
 //! shape as in Rust — every method takes `nowMs` (your clock, milliseconds on
 //! any epoch, e.g. `performance.now()`), a "no" is returned as data, nothing
-//! sleeps. `snapshot()` / `restore()` carry the state as JSON (e.g. to
-//! `localStorage` or a Durable Object).
+//! sleeps. With the `snapshot` feature, `snapshot()` / `restore()` carry the
+//! state as JSON (e.g. to `localStorage` or a Durable Object); it is not in
+//! the default package because reading the state back costs about 17 KiB of
+//! gzipped wasm (serde's visitors for every state type).
 
-use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
 use novitai_core::breaker::{self, BreakerConfig, OpenDuration, Window};
@@ -44,67 +45,63 @@ export type RateLimiterOptions =
 export type LimitDecision = { allowed: true } | { allowed: false; retryAtMs: number; waitMs: number };
 "#;
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct BreakerOptions {
-    #[serde(default, with = "double_option")]
-    consecutive_failures: Option<Option<u32>>,
-    #[serde(default, with = "double_option")]
-    failure_rate: Option<Option<f64>>,
-    window_calls: Option<u32>,
-    window_secs: Option<u32>,
-    minimum_calls: Option<u32>,
-    open_ms: Option<u64>,
-    half_open_probes: Option<u32>,
-    half_open_successes: Option<u32>,
-    probe_max_wait_ms: Option<u64>,
-}
-
 /// `undefined` → keep the default, `null` → off, a value → on.
-mod double_option {
-    use serde::{Deserialize, Deserializer};
-
-    pub(super) fn deserialize<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-    where
-        D: Deserializer<'de>,
-        T: Deserialize<'de>,
-    {
-        Option::<T>::deserialize(d).map(Some)
+fn on_off<'a, T>(
+    p: &js::Props<'a>,
+    key: &str,
+    read: fn(&js::Props<'a>, &str) -> Result<Option<T>, JsValue>,
+) -> Result<Option<Option<T>>, JsValue> {
+    if p.raw(key).is_null() {
+        Ok(Some(None))
+    } else {
+        read(p, key).map(|v| v.map(Some))
     }
 }
 
-impl BreakerOptions {
-    fn config(self) -> BreakerConfig {
-        let mut c = BreakerConfig::default();
-        if let Some(v) = self.consecutive_failures {
-            c.consecutive_failures = v;
-        }
-        if let Some(v) = self.failure_rate {
-            c.failure_rate = v;
-        }
-        if let Some(n) = self.window_calls {
-            c.window = Window::Count(n);
-        }
-        if let Some(n) = self.window_secs {
-            c.window = Window::Seconds(n);
-        }
-        if let Some(n) = self.minimum_calls {
-            c.minimum_calls = n;
-        }
-        if let Some(ms) = self.open_ms {
-            c.open_duration = OpenDuration::Fixed(Duration::from_millis(ms));
-        }
-        if let Some(n) = self.half_open_probes {
-            c.half_open_probes = n;
-        }
-        if let Some(n) = self.half_open_successes {
-            c.half_open_successes = n;
-        }
-        if let Some(ms) = self.probe_max_wait_ms {
-            c.probe_max_wait = Duration::from_millis(ms);
-        }
-        c
+/// The breaker's configuration from `CircuitBreakerOptions` over the
+/// core's defaults.
+fn breaker_config(options: &JsValue) -> Result<BreakerConfig, JsValue> {
+    let p = js::Props::new(options, "CircuitBreaker options")?;
+    let mut c = BreakerConfig::default();
+    if let Some(v) = on_off(&p, "consecutiveFailures", js::Props::u32)? {
+        c.consecutive_failures = v;
     }
+    if let Some(v) = on_off(&p, "failureRate", js::Props::number)? {
+        c.failure_rate = v;
+    }
+    if let Some(n) = p.u32("windowCalls")? {
+        c.window = Window::Count(n);
+    }
+    if let Some(n) = p.u32("windowSecs")? {
+        c.window = Window::Seconds(n);
+    }
+    if let Some(n) = p.u32("minimumCalls")? {
+        c.minimum_calls = n;
+    }
+    if let Some(ms) = p.u64("openMs")? {
+        c.open_duration = OpenDuration::Fixed(Duration::from_millis(ms));
+    }
+    if let Some(n) = p.u32("halfOpenProbes")? {
+        c.half_open_probes = n;
+    }
+    if let Some(n) = p.u32("halfOpenSuccesses")? {
+        c.half_open_successes = n;
+    }
+    if let Some(ms) = p.u64("probeMaxWaitMs")? {
+        c.probe_max_wait = Duration::from_millis(ms);
+    }
+    Ok(c)
+}
+
+#[cfg(feature = "snapshot")]
+/// Reads a snapshot. Size: through a `serde_json::Value` and its `&Value`
+/// deserializer, which the client's response parsing already holds; a
+/// typed read straight from the text would add a second copy of serde_json's
+/// parser for each machine's state types.
+fn from_snapshot<T: serde::de::DeserializeOwned>(json: &str, what: &str) -> Result<T, JsValue> {
+    serde_json::from_slice::<serde_json::Value>(json.as_bytes())
+        .and_then(|v| T::deserialize(&v))
+        .map_err(|e| js::error("invalid_argument", &format!("{what} snapshot: {e}")))
 }
 
 fn opt_ms(i: Option<Instant>) -> JsValue {
@@ -159,12 +156,7 @@ impl CircuitBreaker {
         #[wasm_bindgen(unchecked_param_type = "CircuitBreakerOptions | undefined")]
         options: JsValue,
     ) -> Result<CircuitBreaker, JsValue> {
-        let opts: BreakerOptions = if js::absent(&options) {
-            BreakerOptions::default()
-        } else {
-            js::from_js(options, "CircuitBreaker options")?
-        };
-        let inner = breaker::CircuitBreaker::new(opts.config())
+        let inner = breaker::CircuitBreaker::new(breaker_config(&options)?)
             .map_err(|e| js::error("config", &e.to_string()))?;
         Ok(CircuitBreaker { inner })
     }
@@ -321,55 +313,32 @@ impl CircuitBreaker {
     pub fn poll_timeout_ms(&self) -> Option<f64> {
         self.inner.poll_timeout().map(|i| i.as_millis() as f64)
     }
+}
 
-    /// The whole state as JSON.
+#[cfg(feature = "snapshot")]
+#[wasm_bindgen]
+impl CircuitBreaker {
+    /// The whole state as JSON (feature `snapshot`).
     pub fn snapshot(&self) -> Result<String, JsValue> {
         serde_json::to_string(&self.inner).map_err(|e| js::error("internal", &e.to_string()))
     }
 
     /// A breaker from `snapshot()`'s JSON; throws code `invalid_argument`
-    /// when it does not read back.
+    /// when it does not read back (feature `snapshot`).
     pub fn restore(json: &str) -> Result<CircuitBreaker, JsValue> {
-        serde_json::from_str(json)
-            .map(|inner| CircuitBreaker { inner })
-            .map_err(|e| js::error("invalid_argument", &format!("breaker snapshot: {e}")))
+        from_snapshot(json, "breaker").map(|inner| CircuitBreaker { inner })
     }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct LimiterOptions {
-    mode: Option<String>,
-    max: Option<u32>,
-    window_ms: Option<u64>,
-    cells: Option<u64>,
-    period_ms: Option<u64>,
-    burst: Option<u64>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct LimitDecision {
-    allowed: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    retry_at_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    wait_ms: Option<f64>,
-}
-
-fn decision(r: Result<(), limiter::NotUntil>, now: Instant) -> Result<JsValue, JsValue> {
-    js::to_js(&match r {
-        Ok(()) => LimitDecision {
-            allowed: true,
-            retry_at_ms: None,
-            wait_ms: None,
-        },
-        Err(n) => LimitDecision {
-            allowed: false,
-            retry_at_ms: Some(n.earliest().as_millis() as f64),
-            wait_ms: Some(n.wait_time_from(now).as_millis() as f64),
-        },
-    })
+/// `{ allowed: true }` or `{ allowed: false, retryAtMs, waitMs }`.
+fn decision(r: Result<(), limiter::NotUntil>, now: Instant) -> JsValue {
+    let out = js_sys::Object::new();
+    js::set(&out, "allowed", &JsValue::from_bool(r.is_ok()));
+    if let Err(n) = r {
+        js::set(&out, "retryAtMs", &js::ms(n.earliest().as_millis()));
+        js::set(&out, "waitMs", &js::ms(n.wait_time_from(now).as_millis()));
+    }
+    out.into()
 }
 
 /// The core's rate limiter: a sliding window (the Node client's 100 per
@@ -390,15 +359,15 @@ impl RateLimiter {
         let config = if js::absent(&options) {
             RateLimitConfig::default()
         } else {
-            let o: LimiterOptions = js::from_js(options, "RateLimiter options")?;
-            match o.mode.as_deref() {
+            let o = js::Props::new(&options, "RateLimiter options")?;
+            match o.string("mode")?.as_deref() {
                 Some("gcra") => {
-                    let cells = o.cells.unwrap_or(0);
+                    let cells = o.u64("cells")?.unwrap_or(0);
                     let mut g = GcraConfig::per_period(
                         cells,
-                        Duration::from_millis(o.period_ms.unwrap_or(0)),
+                        Duration::from_millis(o.u64("periodMs")?.unwrap_or(0)),
                     );
-                    if let Some(b) = o.burst {
+                    if let Some(b) = o.u64("burst")? {
                         g.burst = b;
                     }
                     RateLimitConfig::Gcra(g)
@@ -406,15 +375,15 @@ impl RateLimiter {
                 None | Some("slidingWindow") => {
                     let d = WindowConfig::default();
                     RateLimitConfig::SlidingWindow(WindowConfig {
-                        max: o.max.unwrap_or(d.max),
-                        window: o.window_ms.map_or(d.window, Duration::from_millis),
+                        max: o.u32("max")?.unwrap_or(d.max),
+                        window: o.u64("windowMs")?.map_or(d.window, Duration::from_millis),
                     })
                 }
                 Some(other) => {
                     return Err(js::error(
                         "config",
                         &format!(
-                            "RateLimiter mode is {other:?}: use \"slidingWindow\" or \"gcra\""
+                            "RateLimiter mode is \"{other}\": use \"slidingWindow\" or \"gcra\""
                         ),
                     ));
                 }
@@ -432,7 +401,7 @@ impl RateLimiter {
         #[wasm_bindgen(js_name = "nowMs")] now_ms: f64,
     ) -> Result<JsValue, JsValue> {
         let now = js::instant(now_ms, "nowMs")?;
-        decision(self.inner.check(now), now)
+        Ok(decision(self.inner.check(now), now))
     }
 
     /// Admits `n` requests at once (all or none). Throws code
@@ -447,7 +416,7 @@ impl RateLimiter {
         let n = js::whole(n, "n")?;
         let now = js::instant(now_ms, "nowMs")?;
         match self.inner.check_n(n, now) {
-            Ok(r) => decision(r, now),
+            Ok(r) => Ok(decision(r, now)),
             Err(e) => Err(js::error("insufficient_capacity", &e.to_string())),
         }
     }
@@ -477,16 +446,18 @@ impl RateLimiter {
     pub fn capacity(&self) -> f64 {
         self.inner.capacity() as f64
     }
+}
 
-    /// The whole state as JSON.
+#[cfg(feature = "snapshot")]
+#[wasm_bindgen]
+impl RateLimiter {
+    /// The whole state as JSON (feature `snapshot`).
     pub fn snapshot(&self) -> Result<String, JsValue> {
         serde_json::to_string(&self.inner).map_err(|e| js::error("internal", &e.to_string()))
     }
 
-    /// A limiter from `snapshot()`'s JSON.
+    /// A limiter from `snapshot()`'s JSON (feature `snapshot`).
     pub fn restore(json: &str) -> Result<RateLimiter, JsValue> {
-        serde_json::from_str(json)
-            .map(|inner| RateLimiter { inner })
-            .map_err(|e| js::error("invalid_argument", &format!("limiter snapshot: {e}")))
+        from_snapshot(json, "limiter").map(|inner| RateLimiter { inner })
     }
 }

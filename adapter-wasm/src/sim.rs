@@ -5,7 +5,6 @@
 //! gives the same trace on every run and every target.
 
 use js_sys::Array;
-use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 
 use novitai_core::api::clusters::ListClusters;
@@ -51,12 +50,6 @@ export interface SimEvent {
   line: string;
 }
 "#;
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct SimExtra {
-    faults: Option<String>,
-}
 
 const DEFAULT_KEY: &str = "sk_sim_in_page_demo";
 
@@ -137,14 +130,8 @@ impl SimulatedNovita {
         #[wasm_bindgen(unchecked_param_type = "SimulatedNovitaOptions | undefined")]
         options: JsValue,
     ) -> Result<SimulatedNovita, JsValue> {
-        let (mut opts, extra) = if js::absent(&options) {
-            (ClientOptions::default(), SimExtra::default())
-        } else {
-            (
-                js::from_js::<ClientOptions>(options.clone(), "SimulatedNovita options")?,
-                js::from_js::<SimExtra>(options, "SimulatedNovita options")?,
-            )
-        };
+        let mut opts = ClientOptions::read(&options, "SimulatedNovita options")?;
+        let faults = js::Props::new(&options, "SimulatedNovita options")?.string("faults")?;
         if opts.api_key.is_empty() {
             opts.api_key = String::from(DEFAULT_KEY);
         }
@@ -153,7 +140,7 @@ impl SimulatedNovita {
             None => 1,
         };
         let config = opts.config()?;
-        let faults = FaultPlan::parse(extra.faults.as_deref().unwrap_or("none"))
+        let faults = FaultPlan::parse(faults.as_deref().unwrap_or("none"))
             .map_err(|e| js::error("config", &format!("fault plan: {e}")))?;
         let engine = Engine::new(EngineConfig::from_config(&config), seed, Instant::ZERO)
             .map_err(|e| js::error("config", &e.to_string()))?;

@@ -1,7 +1,13 @@
 //! The adapter in wasm, under Node (`scripts/wasm.sh` runs these with
 //! `wasm-bindgen-test-runner`): webhook round trips, machine decisions, client
 //! options, the in-page simulator, and the wasm half of the determinism check.
-#![cfg(target_arch = "wasm32")]
+// Needs the default features (client, webhook, machines).
+#![cfg(all(
+    target_arch = "wasm32",
+    feature = "client",
+    feature = "webhook",
+    feature = "machines"
+))]
 
 use js_sys::{Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
@@ -170,8 +176,11 @@ fn two_failures_open_the_breaker_and_after_the_open_time_a_probe_goes_through() 
     let t = b.poll_transition();
     assert_eq!(get(&t, "to").as_string().unwrap(), "open");
     // A snapshot restores the same state.
-    let copy = CircuitBreaker::restore(&b.snapshot().unwrap()).unwrap();
-    assert_eq!(copy.snapshot().unwrap(), b.snapshot().unwrap());
+    #[cfg(feature = "snapshot")]
+    {
+        let copy = CircuitBreaker::restore(&b.snapshot().unwrap()).unwrap();
+        assert_eq!(copy.snapshot().unwrap(), b.snapshot().unwrap());
+    }
 }
 
 #[wasm_bindgen_test]
@@ -198,6 +207,49 @@ fn the_limiter_admits_two_per_second_and_says_when_the_third_may_go() {
     assert_eq!(code(&g.err().unwrap()), "config");
 }
 
+#[wasm_bindgen_test]
+fn null_turns_a_breaker_trigger_off_and_a_wrong_type_is_an_invalid_argument() {
+    // consecutiveFailures: null switches consecutive tripping off, so ten
+    // failures in a row leave it closed (the failure rate needs 100 calls).
+    let mut b = CircuitBreaker::new(obj(&[("consecutiveFailures", JsValue::NULL)])).unwrap();
+    for t in 0..10 {
+        let d = b.try_acquire(f64::from(t)).unwrap();
+        let mut p: novitai_wasm::machines::BreakerPermit =
+            wasm_bindgen::convert::TryFromJsValue::try_from_js_value(get(&d, "permit")).unwrap();
+        b.on_failure(&mut p, f64::from(t)).unwrap();
+    }
+    assert_eq!(b.state(10.0).unwrap(), "closed");
+    let e = CircuitBreaker::new(obj(&[("openMs", "soon".into())]))
+        .err()
+        .unwrap();
+    assert_eq!(code(&e), "invalid_argument");
+    assert!(message(&e).contains("openMs"), "{}", message(&e));
+    let e = RateLimiter::new(obj(&[("max", 1.5.into())])).err().unwrap();
+    assert_eq!(code(&e), "invalid_argument");
+    assert!(message(&e).contains("max"), "{}", message(&e));
+}
+
+#[cfg(feature = "snapshot")]
+#[wasm_bindgen_test]
+fn a_limiter_snapshot_restores_the_same_state() {
+    let mut l = RateLimiter::new(obj(&[
+        ("mode", "gcra".into()),
+        ("cells", 2.into()),
+        ("periodMs", 1000.into()),
+        ("burst", 2.into()),
+    ]))
+    .unwrap();
+    assert_eq!(get(&l.check(0.0).unwrap(), "allowed"), JsValue::TRUE);
+    assert_eq!(get(&l.check(0.0).unwrap(), "allowed"), JsValue::TRUE);
+    let mut copy = RateLimiter::restore(&l.snapshot().unwrap()).unwrap();
+    assert_eq!(copy.snapshot().unwrap(), l.snapshot().unwrap());
+    let no = copy.check(0.0).unwrap();
+    assert_eq!(get(&no, "allowed"), JsValue::FALSE);
+    assert_eq!(get(&no, "retryAtMs").as_f64(), Some(500.0));
+    let e = RateLimiter::restore("{").err().unwrap();
+    assert_eq!(code(&e), "invalid_argument");
+}
+
 // ---------------------------------------------------------------- client
 
 #[wasm_bindgen_test]
@@ -215,6 +267,47 @@ fn bad_client_options_are_listed_by_their_js_names() {
     assert!(m.contains("maxInFlight"), "{m}");
     let e = NovitaClient::new(obj(&[])).err().unwrap();
     assert!(message(&e).contains("apiKey"), "{}", message(&e));
+    // A numeric string is read as the number; other text gets the core's
+    // sentence under its JS name; a wrong type is an invalid argument.
+    let e = NovitaClient::new(obj(&[
+        ("apiKey", "sk_test_0123456789".into()),
+        ("maxInFlight", "8".into()),
+        ("queueCapacity", "lots".into()),
+    ]))
+    .err()
+    .unwrap();
+    assert_eq!(code(&e), "config");
+    let m = message(&e);
+    assert!(
+        m.contains("queueCapacity") && !m.contains("maxInFlight"),
+        "{m}"
+    );
+    let e = NovitaClient::new(obj(&[("apiKey", 7.into())]))
+        .err()
+        .unwrap();
+    assert_eq!(code(&e), "invalid_argument");
+    assert!(message(&e).contains("apiKey"), "{}", message(&e));
+}
+
+#[wasm_bindgen_test]
+async fn bad_call_arguments_reject_with_invalid_argument() {
+    let client = NovitaClient::new(obj(&[("apiKey", "sk_test_0123456789".into())])).unwrap();
+    let e = JsFuture::from(client.products(obj(&[("gpuNum", (-1).into())])))
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "invalid_argument");
+    assert!(message(&e).contains("gpuNum"), "{}", message(&e));
+    let e = JsFuture::from(client.list_instances(obj(&[("pageSize", "ten".into())])))
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "invalid_argument");
+    let q = obj(&[("name", "RTX 4090".into()), ("fallbackRegions", 3.into())]);
+    let e = JsFuture::from(client.optimal_product(q)).await.unwrap_err();
+    assert_eq!(code(&e), "invalid_argument");
+    assert_eq!(
+        get(&client.status().unwrap(), "submitted").as_f64(),
+        Some(0.0)
+    );
 }
 
 #[wasm_bindgen_test]
@@ -312,6 +405,23 @@ mod sim {
         assert_eq!(sim.now_ms(), 10_000.0);
         let e = sim.submit("nope", JsValue::UNDEFINED).unwrap_err();
         assert_eq!(code(&e), "invalid_argument");
+        // A create request: the given fields over the core's defaults
+        // (gpuNum, rootfsSize, kind), so one with a product and an image is
+        // valid; one without them lists both problems.
+        let req = obj(&[
+            ("productId", "p-1".into()),
+            ("imageUrl", "ubuntu:22.04".into()),
+            ("name", "demo".into()),
+        ]);
+        assert!(sim.submit("createInstance", req).is_ok());
+        let e = sim.submit("createInstance", obj(&[])).unwrap_err();
+        assert_eq!(code(&e), "validation");
+        let m = message(&e);
+        assert!(m.contains("productId") && m.contains("imageUrl"), "{m}");
+        let e = sim
+            .submit("createInstance", obj(&[("gpuNum", "two".into())]))
+            .unwrap_err();
+        assert_eq!(code(&e), "invalid_argument", "{}", message(&e));
         let bad = SimulatedNovita::new(obj(&[("faults", "5xx=2".into())]));
         assert_eq!(code(&bad.err().unwrap()), "config");
     }
