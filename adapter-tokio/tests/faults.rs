@@ -407,3 +407,24 @@ async fn a_call_dropped_before_the_driver_takes_it_is_cancelled_unsent() {
     assert_eq!(status.active, 0);
     assert_eq!(server.requests(), 0);
 }
+
+#[tokio::test]
+async fn a_name_that_does_not_resolve_is_a_dns_error() {
+    // `.invalid` never resolves (RFC 6761): the resolver's failure is
+    // reported as a DNS error, not as a refused connection or a timeout.
+    let novita = Novita::builder()
+        .config(config(
+            "http://novitai-test.invalid",
+            &[("MAX_RETRY_ATTEMPTS", "1")],
+        ))
+        .build()
+        .unwrap();
+    let err = novita.clusters().await.unwrap_err();
+    assert_eq!(
+        err,
+        Error::GaveUp {
+            last: LastFailure::Transport(TransportErrorKind::Dns),
+            attempts: 1
+        }
+    );
+}
