@@ -3,12 +3,24 @@
 //!
 //! `cargo bench -p novitai-tokio --bench throughput [-- SECONDS [ROUNDS]]`
 //!
-//! Each round measures plain reqwest, the raw driver (`Driver::send`, no
-//! coalescing: every call is a transmission) and the typed client
-//! (`Novita::instance`, a distinct id per caller so nothing coalesces) for
-//! SECONDS each (default 3), after a 1 s warm-up; the median over ROUNDS
-//! (default 3) is reported with the ratios. The adapter runs a permissive
-//! config: a limit of a million requests per second, 256 in flight.
+//! Each round measures, for SECONDS each (default 3) after a warm-up (1 s,
+//! or SECONDS / 2 when shorter):
+//!
+//! - `plain`: plain reqwest, `GET /v1/ping`;
+//! - `driver`: the raw driver (`Driver::send`, no coalescing: every call is
+//!   a transmission), the same request;
+//! - `plain-typed`: plain reqwest sending what the typed client sends for
+//!   `instance(id)` (query, `Authorization`, `User-Agent`, `Content-Type`)
+//!   and parsing the JSON answer: the fair baseline for `typed`;
+//! - `typed`: the typed client, `Novita::instance` (a distinct id per caller
+//!   so nothing coalesces).
+//!
+//! The median over ROUNDS (default 3) is reported with the ratios, and also
+//! the median of each round's own ratios: on a shared, noisy machine many
+//! short rounds (e.g. `-- 0.5 30`) compare the kinds under the same load.
+//! CPU time per request covers the whole process (callers, adapter,
+//! reqwest and the server). The adapter runs a permissive config: a limit
+//! of a million requests per second, 256 in flight.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -87,7 +99,7 @@ where
             }
         }));
     }
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    tokio::time::sleep(Duration::from_secs_f64((secs / 2.0).min(1.0))).await;
     let before = count.load(Ordering::Relaxed);
     let started = Instant::now();
     let cpu_before = cpu_secs();
@@ -101,6 +113,10 @@ where
     }
     assert_eq!(failures.load(Ordering::Relaxed), 0, "calls failed");
     let n = (after - before) as f64;
+    if std::env::var_os("BENCH_ONLY").is_some() {
+        // For instruction counts under valgrind: every call of the process.
+        eprintln!("calls in total: {}", count.load(Ordering::Relaxed));
+    }
     Sample {
         rps: n / elapsed,
         cpu_us: cpu * 1e6 / n.max(1.0),
@@ -150,14 +166,19 @@ fn main() {
             .build()
             .unwrap();
 
-        // BENCH_ONLY=driver (or plain, typed) runs one kind alone, for profiling.
+        // BENCH_ONLY=driver (or plain, plain-typed, typed) runs one kind
+        // alone, for profiling, and prints how many calls the process made
+        // in total (e.g. to divide `valgrind --tool=callgrind`'s
+        // instruction count).
         let only = std::env::var("BENCH_ONLY").ok();
         let run = |kind: &str| only.as_deref().is_none_or(|o| o == kind);
         let skipped = Sample {
             rps: f64::NAN,
             cpu_us: f64::NAN,
         };
-        let (mut p, mut d, mut t) = (Vec::new(), Vec::new(), Vec::new());
+        let auth = "Bearer sk_bench_0123456789";
+        let agent = novitai_tokio::client::USER_AGENT;
+        let (mut p, mut d, mut pt, mut t) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for round in 1..=rounds {
             let (client, url) = (plain.clone(), format!("{base}/v1/ping"));
             let rp = if !run("plain") { skipped } else { measure(secs, move |_| {
@@ -186,6 +207,28 @@ fn main() {
                 }
             })
             .await };
+            let (client, base_) = (plain.clone(), base.clone());
+            let rpt = if !run("plain-typed") { skipped } else { measure(secs, move |caller| {
+                let client = client.clone();
+                let url = format!("{base_}/v1/gpu/instance?instanceId=bench-{caller:02}");
+                async move {
+                    let sent = client
+                        .get(&url)
+                        .header("Authorization", auth)
+                        .header("User-Agent", agent)
+                        .header("Content-Type", "application/json")
+                        .send()
+                        .await;
+                    match sent {
+                        Ok(r) if r.status().is_success() => match r.bytes().await {
+                            Ok(b) => serde_json::from_slice::<serde_json::Value>(&b).is_ok(),
+                            Err(_) => false,
+                        },
+                        _ => false,
+                    }
+                }
+            })
+            .await };
             let typed = novita.clone();
             let rt_ = if !run("typed") { skipped } else { measure(secs, move |caller| {
                 let typed = typed.clone();
@@ -200,39 +243,62 @@ fn main() {
             })
             .await };
             println!(
-                "round {round}: plain reqwest {:>7.0} req/s {:>5.1} us cpu/req | driver {:>7.0} req/s {:>5.1} us ({:.3}x) | typed {:>7.0} req/s {:>5.1} us ({:.3}x)",
+                "round {round}: plain {:>6.0} req/s {:>5.1} us/req | driver {:>6.0} {:>5.1} ({:.3}x) | plain-typed {:>6.0} {:>5.1} | typed {:>6.0} {:>5.1} ({:.3}x)",
                 rp.rps,
                 rp.cpu_us,
                 rd.rps,
                 rd.cpu_us,
                 rd.rps / rp.rps,
+                rpt.rps,
+                rpt.cpu_us,
                 rt_.rps,
                 rt_.cpu_us,
-                rt_.rps / rp.rps
+                rt_.rps / rpt.rps
             );
             p.push(rp);
             d.push(rd);
+            pt.push(rpt);
             t.push(rt_);
         }
         let med = |v: &[Sample], f: fn(&Sample) -> f64| {
             let mut x: Vec<f64> = v.iter().map(f).collect();
             median(&mut x)
         };
-        let (mp, md, mt) = (med(&p, |s| s.rps), med(&d, |s| s.rps), med(&t, |s| s.rps));
-        let (cp, cd, ct) = (
-            med(&p, |s| s.cpu_us),
-            med(&d, |s| s.cpu_us),
-            med(&t, |s| s.cpu_us),
-        );
+        let rps = |s: &Sample| s.rps;
+        let cpu = |s: &Sample| s.cpu_us;
+        // Each round's own ratio of `v` to `base`, the median over rounds.
+        let paired = |v: &[Sample], base: &[Sample], f: fn(&Sample) -> f64, inverse: bool| {
+            let mut x: Vec<f64> = v
+                .iter()
+                .zip(base)
+                .map(|(a, b)| if inverse { f(b) / f(a) } else { f(a) / f(b) })
+                .collect();
+            median(&mut x)
+        };
+        println!("median over {rounds} rounds of {secs} s, {CALLERS} callers:");
+        for (name, v, base, base_name) in [
+            ("plain      ", &p, None, ""),
+            ("driver     ", &d, Some(&p), "plain"),
+            ("plain-typed", &pt, None, ""),
+            ("typed      ", &t, Some(&pt), "plain-typed"),
+        ] {
+            let (r, c) = (med(v, rps), med(v, cpu));
+            match base {
+                None => println!("  {name} {r:>7.0} req/s, {c:>5.1} us cpu/req"),
+                Some(b) => println!(
+                    "  {name} {r:>7.0} req/s, {c:>5.1} us cpu/req; vs {base_name}: {:.3}x req/s, {:.3}x per cpu \
+                     (each round's own ratio: {:.3}x req/s, {:.3}x per cpu)",
+                    r / med(b, rps),
+                    med(b, cpu) / c,
+                    paired(v, b, rps, false),
+                    paired(v, b, cpu, true),
+                ),
+            }
+        }
         println!(
-            "median over {rounds} rounds of {secs} s, {CALLERS} callers:\n  \
-             plain reqwest {mp:.0} req/s, {cp:.1} us cpu/req\n  \
-             driver        {md:.0} req/s = {:.3}x, {cd:.1} us cpu/req = {:.3}x plain's throughput per cpu\n  \
-             typed client  {mt:.0} req/s = {:.3}x, {ct:.1} us cpu/req = {:.3}x plain's throughput per cpu",
-            md / mp,
-            cp / cd,
-            mt / mp,
-            cp / ct
+            "  typed vs plain: {:.3}x req/s, {:.3}x per cpu",
+            med(&t, rps) / med(&p, rps),
+            med(&p, cpu) / med(&t, cpu)
         );
         novita.shutdown().await;
     });

@@ -1,17 +1,24 @@
 //! The driver: one tokio task owns the core's [`Engine`] and carries out what
 //! it decides.
 //!
-//! Callers hand requests to the task over a channel and await the
-//! [`Completed`] on a oneshot. The task runs the engine's loop exactly as the
-//! core documents it:
+//! Callers hand requests to the task over a channel. The task runs the
+//! engine's loop exactly as the core documents it:
 //!
 //! 1. take a command (submit, cancel, status, shutdown) or an attempt's
 //!    answer, and feed it to the engine;
-//! 2. drain [`Engine::poll_output`]: each [`Output::Transmit`] is sent with
-//!    reqwest on a task of its own (its answer comes back as an
-//!    [`Input`]); each [`Event`] is logged (one `tracing` line per
-//!    event) and a [`Event::Completed`] answers its caller;
+//! 2. drain [`Engine::poll_output`]: each [`Output::Transmit`] is turned
+//!    into a reqwest request and handed to the caller whose request it is,
+//!    which sends it from its own task and brings the answer back as an
+//!    [`Input`] (a transmission whose caller is gone is sent by the driver
+//!    task itself); each [`Event`] is logged (one `tracing` line per event)
+//!    and a [`Event::Completed`] answers its caller;
 //! 3. arm one timer for `Output::Timeout(Some(at))` and go to 1.
+//!
+//! Sending from the caller's task does what plain reqwest does (no task
+//! per transmission, the HTTP work spread over the runtime's workers, the
+//! response waking the task that waits for it); under load one wake-up of
+//! the driver task takes every command and answer that has arrived (up to a
+//! batch) before draining the engine once.
 //!
 //! The driver decides nothing: retries, rate, breaker, timeouts and caching
 //! are the engine's. It only turns reqwest's errors into
@@ -23,18 +30,24 @@
 
 use std::collections::HashMap;
 use std::error::Error as StdError;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::future::Future;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 
+use futures_util::FutureExt;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use futures_util::task::AtomicWaker;
 use novitai_core::engine::{
     AttemptId, Completed, Engine, EngineConfig, EngineConfigError, EngineStatus, Event, Input,
     Output, Rejected, RequestId, RequestOptions, Transmit,
 };
-use novitai_core::http::{Headers, HttpRequest, HttpResponse, Method};
+use novitai_core::http::{Headers, HttpRequest, HttpResponse, Method, is_sensitive_header};
 use novitai_core::retry::TransportErrorKind;
 use novitai_core::{Duration, Instant};
+use reqwest::header::{HeaderName, HeaderValue};
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::AbortHandle;
 
 use crate::breaker_share::{self, BreakerShare};
 use crate::log;
@@ -143,12 +156,16 @@ enum BreakerControl {
 
 enum Command {
     Submit {
-        token: u64,
         request: HttpRequest,
         options: RequestOptions,
-        reply: oneshot::Sender<Result<Completed, Rejected>>,
+        reply: Reply,
     },
-    Cancel(u64),
+    /// An attempt's answer, from the caller that sent it.
+    Answer(Input),
+    /// A transmission whose caller stopped waiting before it ended; its
+    /// answer may still matter (coalesced requests share it).
+    Adopt(Fetch),
+    Cancel(RequestId),
     Status(oneshot::Sender<EngineStatus>),
     Breaker(BreakerControl, oneshot::Sender<()>),
     Shutdown(oneshot::Sender<()>),
@@ -160,16 +177,13 @@ enum Command {
 /// outputs are carried out.
 const BATCH: usize = 256;
 
-/// Tokens name a caller's request before the engine has given it an id, so
-/// a dropped future can be cancelled whatever the order of events.
-static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
-
 /// A handle to the driver task. Cheap to clone; many tasks may share one.
 /// When the last handle is dropped, the task cancels whatever is pending and
 /// exits.
 #[derive(Clone, Debug)]
 pub struct Driver {
     commands: mpsc::UnboundedSender<Command>,
+    fetcher: Arc<Fetcher>,
     seed: u64,
 }
 
@@ -193,17 +207,19 @@ impl Driver {
         let start = tokio::time::Instant::now();
         let engine = Engine::new(config, seed, Instant::ZERO).map_err(DriverError::Engine)?;
         let (commands, command_rx) = mpsc::unbounded_channel();
-        let (answers, answer_rx) = mpsc::unbounded_channel();
+        let fetcher = Arc::new(Fetcher {
+            http,
+            max_body_bytes: options.max_body_bytes,
+            start,
+        });
         let task = Task {
             engine,
             start,
-            http,
-            base_url: Arc::from(options.base_url.trim_end_matches('/')),
-            max_body_bytes: options.max_body_bytes,
-            answers,
-            pending: HashMap::new(),
-            tokens: HashMap::new(),
-            attempts: HashMap::new(),
+            fetcher: Arc::clone(&fetcher),
+            pending: HashMap::default(),
+            requests: Requests::new(&options.base_url),
+            orphans: Vec::new(),
+            stopping: false,
             breaker_share: options.breaker_share.clone(),
         };
         // ---- breaker share (fleet): poll the share, feed the engine -------
@@ -220,9 +236,13 @@ impl Driver {
             });
         }
         // ---- end breaker share ---------------------------------------------
-        tracing::info!(seed, base_url = %task.base_url, "novitai driver started");
-        runtime.spawn(task.run(command_rx, answer_rx));
-        Ok(Driver { commands, seed })
+        tracing::info!(seed, base_url = %task.requests.base_url, "novitai driver started");
+        runtime.spawn(task.run(command_rx));
+        Ok(Driver {
+            commands,
+            fetcher,
+            seed,
+        })
     }
 
     /// The engine's seed (log it to replay a run).
@@ -232,8 +252,11 @@ impl Driver {
     }
 
     /// Sends `request` through the engine and waits for its one
-    /// [`Completed`]. Dropping the returned future cancels the request in
-    /// the engine.
+    /// [`Completed`]. The engine's attempts for it are sent from the task
+    /// awaiting this future, as a reqwest future is: they make progress
+    /// while it is polled. Dropping the future cancels the request in the
+    /// engine (an attempt already out is finished by the driver task, for
+    /// requests coalesced with it).
     ///
     /// # Errors
     /// [`Rejected::ShuttingDown`] once the driver is shut down.
@@ -242,25 +265,22 @@ impl Driver {
         request: HttpRequest,
         options: RequestOptions,
     ) -> Result<Completed, Rejected> {
-        let token = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
-        let (reply, rx) = oneshot::channel();
+        let mailbox = Arc::new(Mailbox::default());
         self.commands
             .send(Command::Submit {
-                token,
                 request,
                 options,
-                reply,
+                reply: Reply(Arc::clone(&mailbox)),
             })
             .map_err(|_| Rejected::ShuttingDown)?;
-        let mut guard = CancelOnDrop {
+        let mut call = Call {
             commands: &self.commands,
-            token,
-            armed: true,
+            fetcher: &self.fetcher,
+            mailbox,
+            fetch: None,
+            finished: false,
         };
-        let result = rx.await;
-        guard.armed = false;
-        // A reply dropped unanswered means the task is gone.
-        result.unwrap_or(Err(Rejected::ShuttingDown))
+        std::future::poll_fn(|cx| call.poll(cx)).await
     }
 
     /// A snapshot of queue, breaker, limiter, retry budget and cache.
@@ -312,17 +332,180 @@ impl Driver {
     }
 }
 
-/// Cancels a request whose caller stopped waiting.
-struct CancelOnDrop<'a> {
-    commands: &'a mpsc::UnboundedSender<Command>,
-    token: u64,
-    armed: bool,
+/// A transmission in flight: its answer or transport error, as the
+/// engine's input.
+type Fetch = Pin<Box<dyn Future<Output = Input> + Send>>;
+
+/// What the driver tells a caller.
+enum Mail {
+    /// Send this attempt of the caller's request.
+    Attempt(Attempt),
+    /// The request is over. `adopt`: an attempt still out should be
+    /// finished by the driver task (not at shutdown).
+    Done {
+        result: Result<Completed, Rejected>,
+        adopt: bool,
+    },
 }
 
-impl Drop for CancelOnDrop<'_> {
+/// One attempt, ready to send.
+struct Attempt {
+    id: AttemptId,
+    /// The reqwest request, or why it could not be made.
+    request: Result<reqwest::Request, TransportErrorKind>,
+    timeout: Duration,
+}
+
+/// Where the driver leaves a caller's mail: one slot (the driver never
+/// has two letters for one caller at once: an attempt is taken before the
+/// next one or the end can be decided) and the caller's waker.
+#[derive(Default)]
+struct Mailbox {
+    slot: Mutex<Slot>,
+    waker: AtomicWaker,
+}
+
+#[derive(Default)]
+struct Slot {
+    /// The engine's id of the request, once submitted.
+    id: Option<RequestId>,
+    mail: Option<Mail>,
+    /// The driver side is gone: no more mail will come.
+    closed: bool,
+    /// The caller is gone: nobody reads the mail.
+    gone: bool,
+}
+
+impl Mailbox {
+    fn slot(&self) -> std::sync::MutexGuard<'_, Slot> {
+        self.slot.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The driver's side of a caller's [`Mailbox`]. Dropped without a
+/// [`Mail::Done`], it tells the caller that the driver is gone.
+struct Reply(Arc<Mailbox>);
+
+impl Reply {
+    /// Hands `attempt` to the caller; gives it back when the caller is gone
+    /// or has not taken its previous mail yet.
+    fn offer(&self, attempt: Attempt) -> Option<Attempt> {
+        {
+            let mut slot = self.0.slot();
+            if slot.gone || slot.mail.is_some() {
+                return Some(attempt);
+            }
+            slot.mail = Some(Mail::Attempt(attempt));
+        }
+        self.0.waker.wake();
+        None
+    }
+
+    /// Ends the caller's wait. An attempt it has not taken yet is given
+    /// back.
+    fn done(self, result: Result<Completed, Rejected>, adopt: bool) -> Option<Attempt> {
+        let unsent = {
+            let mut slot = self.0.slot();
+            slot.mail.replace(Mail::Done { result, adopt })
+        };
+        self.0.waker.wake();
+        match unsent {
+            Some(Mail::Attempt(a)) => Some(a),
+            _ => None,
+        }
+    }
+}
+
+impl Drop for Reply {
     fn drop(&mut self) {
-        if self.armed {
-            let _ = self.commands.send(Command::Cancel(self.token));
+        self.0.slot().closed = true;
+        self.0.waker.wake();
+    }
+}
+
+/// A caller's side of one request. Dropped before the request ends, it
+/// cancels the request in the engine and hands an attempt still out to the
+/// driver task.
+struct Call<'a> {
+    commands: &'a mpsc::UnboundedSender<Command>,
+    fetcher: &'a Arc<Fetcher>,
+    mailbox: Arc<Mailbox>,
+    fetch: Option<Fetch>,
+    finished: bool,
+}
+
+impl Call<'_> {
+    /// Sends the attempts the driver hands over and returns their answers,
+    /// until the request is over.
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<Completed, Rejected>> {
+        self.mailbox.waker.register(cx.waker());
+        loop {
+            let (mail, closed) = {
+                let mut slot = self.mailbox.slot();
+                (slot.mail.take(), slot.closed)
+            };
+            match mail {
+                Some(Mail::Attempt(attempt)) => {
+                    // A later attempt of the same request: the engine has
+                    // given up on the earlier one.
+                    self.fetch = Some(self.fetcher.start(attempt));
+                }
+                Some(Mail::Done { result, adopt }) => {
+                    self.finished = true;
+                    // Still sending: the request ended without this attempt
+                    // (its deadline passed, say); requests coalesced with it
+                    // may still wait for its answer.
+                    if let Some(fetch) = self.fetch.take()
+                        && adopt
+                    {
+                        let _ = self.commands.send(Command::Adopt(fetch));
+                    }
+                    return Poll::Ready(result);
+                }
+                None if closed => {
+                    self.finished = true;
+                    return Poll::Ready(Err(Rejected::ShuttingDown));
+                }
+                None => {}
+            }
+            let Some(fetch) = &mut self.fetch else {
+                return Poll::Pending;
+            };
+            let Poll::Ready(input) = fetch.as_mut().poll(cx) else {
+                return Poll::Pending;
+            };
+            self.fetch = None;
+            if self.commands.send(Command::Answer(input)).is_err() {
+                self.finished = true;
+                return Poll::Ready(Err(Rejected::ShuttingDown));
+            }
+        }
+    }
+}
+
+impl Drop for Call<'_> {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        // Not submitted yet: the driver sees `gone` and cancels it then.
+        let (id, unsent) = {
+            let mut slot = self.mailbox.slot();
+            slot.gone = true;
+            let unsent = match slot.mail.take() {
+                Some(Mail::Attempt(a)) => Some(a),
+                _ => None,
+            };
+            (slot.id, unsent)
+        };
+        if let Some(id) = id {
+            let _ = self.commands.send(Command::Cancel(id));
+        }
+        if let Some(attempt) = unsent {
+            self.fetch = Some(self.fetcher.start(attempt));
+        }
+        if let Some(fetch) = self.fetch.take() {
+            let _ = self.commands.send(Command::Adopt(fetch));
         }
     }
 }
@@ -331,18 +514,39 @@ impl Drop for CancelOnDrop<'_> {
 struct Task {
     engine: Engine,
     start: tokio::time::Instant,
-    http: reqwest::Client,
-    base_url: Arc<str>,
-    max_body_bytes: usize,
-    answers: mpsc::UnboundedSender<Input>,
-    /// Callers waiting for a `Completed`, with their token.
-    pending: HashMap<RequestId, (u64, oneshot::Sender<Result<Completed, Rejected>>)>,
-    /// Token → request, for cancellation.
-    tokens: HashMap<u64, RequestId>,
-    /// Transmissions out, so shutdown can abort them.
-    attempts: HashMap<AttemptId, AbortHandle>,
+    fetcher: Arc<Fetcher>,
+    /// Callers waiting for a `Completed`, by request id.
+    pending: HashMap<u64, Reply, BuildHasherDefault<IdHasher>>,
+    /// Makes the reqwest request of each transmission.
+    requests: Requests,
+    /// Transmissions no caller will send (the caller is gone), for the task
+    /// to send itself.
+    orphans: Vec<Fetch>,
+    /// Shutting down: attempts still out are dropped, not adopted.
+    stopping: bool,
     /// Where the engine's own breaker trips are published (fleet).
     breaker_share: Option<Arc<dyn BreakerShare>>,
+}
+
+/// Hashes the engine's request ids (unique, increasing numbers chosen by
+/// the engine, not by a peer) with one multiplication instead of SipHash.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64((self.0 << 8) | u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }
 
 /// What the loop does after a command.
@@ -356,18 +560,18 @@ impl Task {
         core_instant(self.start, tokio::time::Instant::now())
     }
 
-    async fn run(
-        mut self,
-        mut commands: mpsc::UnboundedReceiver<Command>,
-        mut answers: mpsc::UnboundedReceiver<Input>,
-    ) {
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        // The transmissions this task sends itself (their callers are
+        // gone): each answer is fed to the engine as soon as it comes, and
+        // dropping the set (at shutdown) aborts whatever is still out.
+        let mut in_flight: FuturesUnordered<Fetch> = FuturesUnordered::new();
         let sleep = tokio::time::sleep_until(self.start);
         tokio::pin!(sleep);
         let mut wake: Option<Instant> = None;
         let done = loop {
             let flow = tokio::select! {
                 biased;
-                Some(input) = answers.recv() => {
+                Some(input) = in_flight.next(), if !in_flight.is_empty() => {
                     self.answer(input);
                     Flow::Continue
                 }
@@ -388,20 +592,23 @@ impl Task {
             }
             // Take whatever else has arrived before draining the engine once:
             // under load this turns many messages into one drain (and one
-            // wake-up computation) instead of one each.
+            // wake-up computation) instead of one each. (Polling the set
+            // without a waker here is safe: the `select!` above polls it
+            // again with this task's waker before the task sleeps.)
             let mut exit = None;
             for _ in 0..BATCH {
-                if let Ok(input) = answers.try_recv() {
-                    self.answer(input);
-                } else if let Ok(command) = commands.try_recv() {
+                if let Ok(command) = commands.try_recv() {
                     if let Flow::Exit(reply) = self.command(command) {
                         exit = Some(reply);
                         break;
                     }
+                } else if let Some(Some(input)) = in_flight.next().now_or_never() {
+                    self.answer(input);
                 } else {
                     break;
                 }
             }
+            in_flight.extend(self.orphans.drain(..));
             if let Some(reply) = exit {
                 break reply;
             }
@@ -409,7 +616,9 @@ impl Task {
             // armed timer. A timer that fires before the engine's instant is
             // harmless (the engine finds nothing due and names the next
             // instant) and saves a timer-wheel update per message.
-            if let Some(at) = self.drain()
+            let next = self.drain();
+            in_flight.extend(self.orphans.drain(..));
+            if let Some(at) = next
                 && wake.is_none_or(|armed| at < armed)
                 && let Some(deadline) = tokio_instant(self.start, at)
             {
@@ -418,6 +627,8 @@ impl Task {
             }
         };
         self.stop();
+        // Abort the transmissions still out.
+        drop(in_flight);
         tracing::info!("novitai driver stopped");
         if let Some(reply) = done {
             let _ = reply.send(());
@@ -427,7 +638,6 @@ impl Task {
     fn command(&mut self, command: Command) -> Flow {
         match command {
             Command::Submit {
-                token,
                 request,
                 options,
                 reply,
@@ -435,19 +645,29 @@ impl Task {
                 let now = self.now();
                 match self.engine.submit(request, options, now) {
                     Ok(id) => {
-                        self.tokens.insert(token, id);
-                        self.pending.insert(id, (token, reply));
+                        let gone = {
+                            let mut slot = reply.0.slot();
+                            slot.id = Some(id);
+                            slot.gone
+                        };
+                        if gone {
+                            // The caller stopped waiting before its request
+                            // was submitted.
+                            self.engine.cancel(id, now);
+                        } else {
+                            self.pending.insert(id.get(), reply);
+                        }
                     }
                     Err(rejected) => {
-                        let _ = reply.send(Err(rejected));
+                        let _ = reply.done(Err(rejected), false);
                     }
                 }
             }
-            Command::Cancel(token) => {
-                if let Some(id) = self.tokens.remove(&token) {
-                    let now = self.now();
-                    self.engine.cancel(id, now);
-                }
+            Command::Answer(input) => self.answer(input),
+            Command::Adopt(fetch) => self.orphans.push(fetch),
+            Command::Cancel(id) => {
+                let now = self.now();
+                self.engine.cancel(id, now);
             }
             Command::Status(reply) => {
                 let now = self.now();
@@ -475,11 +695,6 @@ impl Task {
     }
 
     fn answer(&mut self, input: Input) {
-        let attempt = match &input {
-            Input::Response { attempt, .. } | Input::TransportError { attempt, .. } => *attempt,
-            Input::Timeout(_) => return,
-        };
-        self.attempts.remove(&attempt);
         log::answer(&input);
         self.engine.handle_input(input);
     }
@@ -508,103 +723,261 @@ impl Task {
     }
 
     fn complete(&mut self, completed: Completed) {
-        if let Some((token, reply)) = self.pending.remove(&completed.id) {
-            self.tokens.remove(&token);
-            let _ = reply.send(Ok(completed));
+        if let Some(reply) = self.pending.remove(&completed.id.get())
+            && let Some(unsent) = reply.done(Ok(completed), !self.stopping)
+            && !self.stopping
+        {
+            self.orphan(unsent);
         }
     }
 
+    /// Hands the attempt to its caller, or sends it from this task when the
+    /// caller is gone.
     fn transmit(&mut self, t: Transmit) {
         log::transmit(&t);
-        let attempt = t.attempt;
-        let fetch = Fetch {
-            http: self.http.clone(),
-            base_url: Arc::clone(&self.base_url),
-            max_body_bytes: self.max_body_bytes,
-            start: self.start,
-            answers: self.answers.clone(),
+        let attempt = Attempt {
+            id: t.attempt,
+            request: self.requests.build(&t.request),
+            timeout: t.timeout,
         };
-        let handle = tokio::spawn(fetch.run(t));
-        self.attempts.insert(attempt, handle.abort_handle());
+        let unsent = match self.pending.get(&t.request_id.get()) {
+            Some(reply) => reply.offer(attempt),
+            None => Some(attempt),
+        };
+        if let Some(attempt) = unsent {
+            self.orphan(attempt);
+        }
     }
 
-    /// Cancels every request and aborts every transmission.
+    fn orphan(&mut self, attempt: Attempt) {
+        self.orphans.push(self.fetcher.start(attempt));
+    }
+
+    /// Cancels every request (the caller drops the transmissions in
+    /// flight).
     fn stop(&mut self) {
+        self.stopping = true;
         let now = self.now();
         self.engine.shutdown(now);
         let _ = self.drain();
-        for (_, handle) in self.attempts.drain() {
-            handle.abort();
-        }
+        self.orphans.clear();
         // Anything still waiting (cannot happen: shutdown completes every
-        // request) learns that the driver is gone when its sender drops.
+        // request) learns that the driver is gone when its reply drops.
         self.pending.clear();
-        self.tokens.clear();
     }
 }
 
-/// One transmission, run on its own task.
-struct Fetch {
-    http: reqwest::Client,
-    base_url: Arc<str>,
-    max_body_bytes: usize,
-    start: tokio::time::Instant,
-    answers: mpsc::UnboundedSender<Input>,
+/// Turns the engine's [`HttpRequest`]s into reqwest requests. Owned by the
+/// driver task, so its caches need no lock: the base URL is parsed once
+/// (a request's path is then parsed relative to it, without parsing the
+/// scheme and host again) and header names are kept once made.
+struct Requests {
+    /// The base URL as configured, without trailing slashes.
+    base_url: String,
+    /// The parsed base URL, when a path can be joined to it by parsing the
+    /// path alone (an http(s) URL without query or fragment).
+    base: Option<reqwest::Url>,
+    /// The base URL's path without trailing slash (`""` or e.g.
+    /// `/gpu-instance/openapi`), put before each request's path.
+    base_path: String,
+    /// Headers already made, by name; at most [`MAX_NAMES`]. A name outside
+    /// the standard set and every value cost an allocation each time they
+    /// are made.
+    names: Vec<KnownHeader>,
 }
 
-impl Fetch {
-    async fn run(self, t: Transmit) {
-        let result = self.fetch(&t.request, t.timeout).await;
+/// A header name seen before, with its last value while that value does
+/// not change (`Authorization`, `User-Agent`: the same on every request;
+/// `X-Correlation-ID`: different each time, so not kept).
+struct KnownHeader {
+    name: HeaderName,
+    value: Option<HeaderValue>,
+    varies: bool,
+}
+
+/// The most distinct header names [`Requests`] keeps.
+const MAX_NAMES: usize = 32;
+
+impl Requests {
+    fn new(base_url: &str) -> Requests {
+        let base_url = String::from(base_url.trim_end_matches('/'));
+        let base = reqwest::Url::parse(&base_url).ok().filter(|u| {
+            matches!(u.scheme(), "http" | "https")
+                && u.has_host()
+                && u.query().is_none()
+                && u.fragment().is_none()
+        });
+        let base_path = base
+            .as_ref()
+            .map(|u| String::from(u.path().trim_end_matches('/')))
+            .unwrap_or_default();
+        Requests {
+            base_url,
+            base,
+            base_path,
+            names: Vec::new(),
+        }
+    }
+
+    /// The reqwest request for `request`, or the kind of error reqwest
+    /// would have reported for it (an unusable URL or header:
+    /// [`TransportErrorKind::Other`]).
+    fn build(&mut self, request: &HttpRequest) -> Result<reqwest::Request, TransportErrorKind> {
+        let url = self.url(request).ok_or(TransportErrorKind::Other)?;
+        let mut out = reqwest::Request::new(method(request.method), url);
+        let headers = out.headers_mut();
+        for (name, value) in request.headers.iter() {
+            let (name, value) = self.header(name, value).ok_or(TransportErrorKind::Other)?;
+            headers.append(name, value);
+        }
+        if let Some(body) = &request.body {
+            *out.body_mut() = Some(reqwest::Body::from(body.clone()));
+        }
+        Ok(out)
+    }
+
+    /// The request's URL, as [`HttpRequest::url`] would spell it.
+    fn url(&self, request: &HttpRequest) -> Option<reqwest::Url> {
+        let p = request.path_and_query.as_str();
+        if p.starts_with("http://") || p.starts_with("https://") {
+            return reqwest::Url::parse(p).ok();
+        }
+        if let Some(base) = &self.base {
+            let joined;
+            let path = if self.base_path.is_empty() && p.starts_with('/') {
+                p
+            } else {
+                let mut j = String::with_capacity(self.base_path.len() + 1 + p.len());
+                j.push_str(&self.base_path);
+                if !p.starts_with('/') {
+                    j.push('/');
+                }
+                j.push_str(p);
+                joined = j;
+                joined.as_str()
+            };
+            // A path that starts like `//host` would be read as a new host
+            // relative to the base; concatenated to the base it is a path.
+            let mut start = path.bytes().take(2);
+            let slash = |b: Option<u8>| matches!(b, Some(b'/' | b'\\'));
+            if !(slash(start.next()) && slash(start.next())) {
+                return base.join(path).ok();
+            }
+        }
+        reqwest::Url::parse(&request.url(&self.base_url)).ok()
+    }
+
+    /// The header `name: value`, made once when it repeats.
+    fn header(&mut self, name: &str, value: &str) -> Option<(HeaderName, HeaderValue)> {
+        let known = match self
+            .names
+            .iter()
+            .position(|k| k.name.as_str().eq_ignore_ascii_case(name))
+        {
+            Some(i) => self.names.get_mut(i)?,
+            None => {
+                let name = HeaderName::from_bytes(name.as_bytes()).ok()?;
+                let value = header_value(&name, value)?;
+                if self.names.len() < MAX_NAMES {
+                    self.names.push(KnownHeader {
+                        name: name.clone(),
+                        value: Some(value.clone()),
+                        varies: false,
+                    });
+                }
+                return Some((name, value));
+            }
+        };
+        if let Some(v) = &known.value
+            && v.as_bytes() == value.as_bytes()
+        {
+            return Some((known.name.clone(), v.clone()));
+        }
+        let v = header_value(&known.name, value)?;
+        if !known.varies {
+            known.varies = known.value.is_some();
+            known.value = (!known.varies).then(|| v.clone());
+        }
+        Some((known.name.clone(), v))
+    }
+}
+
+/// A header value, marked sensitive (never printed by the HTTP stack) when
+/// it is a credential.
+fn header_value(name: &HeaderName, value: &str) -> Option<HeaderValue> {
+    let mut v = HeaderValue::from_str(value).ok()?;
+    if is_sensitive_header(name.as_str()) {
+        v.set_sensitive(true);
+    }
+    Some(v)
+}
+
+/// What a transmission in flight needs, shared by the driver task and its
+/// handles.
+#[derive(Debug)]
+struct Fetcher {
+    http: reqwest::Client,
+    max_body_bytes: usize,
+    start: tokio::time::Instant,
+}
+
+impl Fetcher {
+    /// Starts sending one attempt (or reporting why it could not be
+    /// built). The request is handed to reqwest before the future is made,
+    /// so the future stays small (it is boxed, once per attempt).
+    fn start(self: &Arc<Self>, attempt: Attempt) -> Fetch {
+        let sent = attempt.request.map(|r| self.http.execute(r));
+        Box::pin(Arc::clone(self).run(attempt.id, sent, attempt.timeout))
+    }
+
+    /// The attempt's answer or transport error, as the engine's input.
+    async fn run<F>(
+        self: Arc<Self>,
+        attempt: AttemptId,
+        sent: Result<F, TransportErrorKind>,
+        timeout: Duration,
+    ) -> Input
+    where
+        F: Future<Output = Result<reqwest::Response, reqwest::Error>>,
+    {
+        let result = match sent {
+            Ok(sent) => match tokio::time::timeout(std_duration(timeout), self.read(sent)).await {
+                Ok(result) => result,
+                Err(_) => Err(TransportErrorKind::Timeout),
+            },
+            Err(kind) => Err(kind),
+        };
         let now = core_instant(self.start, tokio::time::Instant::now());
-        let input = match result {
+        match result {
             Ok(response) => Input::Response {
-                attempt: t.attempt,
+                attempt,
                 now,
                 response,
             },
-            Err(kind) => Input::TransportError {
-                attempt: t.attempt,
-                now,
-                kind,
-            },
-        };
-        let _ = self.answers.send(input);
+            Err(kind) => Input::TransportError { attempt, now, kind },
+        }
     }
 
-    async fn fetch(
-        &self,
-        request: &HttpRequest,
-        timeout: Duration,
-    ) -> Result<HttpResponse, TransportErrorKind> {
-        let url = request.url(&self.base_url);
-        let mut builder = self
-            .http
-            .request(method(request.method), url)
-            .timeout(std_duration(timeout));
-        for (name, value) in request.headers.iter() {
-            builder = builder.header(name, value);
-        }
-        if let Some(body) = &request.body {
-            builder = builder.body(body.clone());
-        }
-        let mut response = builder.send().await.map_err(|e| transport_kind(&e))?;
+    /// Waits for the answer and reads it, body included, up to the size
+    /// cap.
+    async fn read<F>(&self, sent: F) -> Result<HttpResponse, TransportErrorKind>
+    where
+        F: Future<Output = Result<reqwest::Response, reqwest::Error>>,
+    {
+        let mut response = sent.await.map_err(|e| transport_kind(&e))?;
         let status = response.status().as_u16();
-        let mut headers = Headers::new();
-        for (name, value) in response.headers() {
-            if let Ok(v) = value.to_str() {
-                headers.append(name.as_str(), v);
-            }
-        }
+        let headers: Headers = response
+            .headers()
+            .iter()
+            .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
+            .collect();
         let limit = self.max_body_bytes;
-        if response
-            .content_length()
-            .is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX))
-        {
+        let length = response.content_length();
+        if length.is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX)) {
             return Err(TransportErrorKind::BodyTooLarge);
         }
         let mut body = Vec::with_capacity(
-            response
-                .content_length()
+            length
                 .and_then(|n| usize::try_from(n).ok())
                 .unwrap_or(0)
                 .min(limit),

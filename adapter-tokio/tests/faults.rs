@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use common::{CLUSTERS, Reply, TestServer, config};
 use novitai_core::breaker::State as BreakerState;
-use novitai_core::engine::Rejected;
+use novitai_core::engine::{Rejected, RequestOptions};
 use novitai_core::error::{Error, LastFailure};
+use novitai_core::http::{HttpRequest, Method};
 use novitai_core::retry::TransportErrorKind;
 use novitai_tokio::Novita;
 
@@ -297,4 +298,133 @@ async fn requests_carry_credentials_and_a_correlation_id() {
     )));
     assert!(head.contains("x-correlation-id: nv-"));
     assert!(head.contains("user-agent: novitai-tokio/"));
+}
+
+#[tokio::test]
+async fn repeated_headers_are_sent_each_time_and_a_new_value_replaces_an_old_one() {
+    // The driver keeps header values that repeat; a changed key must still
+    // go out as it is now.
+    let server = TestServer::start(vec![], Reply::ok(CLUSTERS)).await;
+    let novita = client(&server, &[]);
+    for _ in 0..3 {
+        novita.clusters().await.unwrap();
+    }
+    let mut request = HttpRequest::new(Method::Get, "/v1/clusters");
+    request
+        .headers
+        .set("Authorization", "Bearer sk_other_key_0000");
+    let mut options = RequestOptions::new();
+    options.coalesce = false;
+    let done = novita.driver().send(request, options).await.unwrap();
+    assert!(done.outcome.is_success());
+    let heads: Vec<String> = server
+        .seen()
+        .iter()
+        .map(|s| s.head.to_ascii_lowercase())
+        .collect();
+    assert_eq!(heads.len(), 4);
+    let key = format!(
+        "authorization: bearer {}",
+        common::API_KEY.to_ascii_lowercase()
+    );
+    assert!(heads[..3].iter().all(|h| h.contains(&key)), "{heads:?}");
+    assert!(heads[3].contains("authorization: bearer sk_other_key_0000"));
+    // Each request has its own correlation id.
+    let ids: std::collections::HashSet<&str> = heads
+        .iter()
+        .filter_map(|h| h.lines().find(|l| l.starts_with("x-correlation-id:")))
+        .collect();
+    assert_eq!(ids.len(), 4);
+}
+
+#[tokio::test]
+async fn a_caller_that_leaves_mid_request_still_serves_the_callers_sharing_it() {
+    // Two identical GETs share one transmission, sent from the first
+    // caller's task. The first caller leaves while it is out: the driver
+    // finishes it, and the second caller gets the answer.
+    let server = TestServer::start(
+        vec![],
+        Reply::ok(CLUSTERS).delayed(Duration::from_millis(300)),
+    )
+    .await;
+    let novita = client(&server, &[]);
+    let driver = novita.driver().clone();
+    let first = tokio::spawn({
+        let driver = driver.clone();
+        async move {
+            driver
+                .send(
+                    HttpRequest::new(Method::Get, "/v1/clusters"),
+                    RequestOptions::new(),
+                )
+                .await
+        }
+    });
+    server
+        .wait_until("the request at the server", |s| s.requests() == 1)
+        .await;
+    let second = tokio::spawn(async move {
+        driver
+            .send(
+                HttpRequest::new(Method::Get, "/v1/clusters"),
+                RequestOptions::new(),
+            )
+            .await
+    });
+    // Wait until the second call has joined the first's flight.
+    for _ in 0..1000 {
+        if novita.status().await.unwrap().submitted == 2 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(novita.status().await.unwrap().submitted, 2);
+    first.abort();
+    assert!(first.await.unwrap_err().is_cancelled());
+    let done = second.await.unwrap().unwrap();
+    assert!(done.outcome.is_success());
+    assert_eq!(server.requests(), 1);
+    let status = novita.status().await.unwrap();
+    assert_eq!(status.completed, 2);
+    assert_eq!(status.active, 0);
+}
+
+#[tokio::test]
+async fn a_call_dropped_before_the_driver_takes_it_is_cancelled_unsent() {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    let server = TestServer::start(vec![], Reply::ok(CLUSTERS)).await;
+    let novita = client(&server, &[]);
+    // Polled once (the submission is queued), then dropped before the
+    // driver task has run (this test's runtime has one thread).
+    let mut call = Box::pin(novita.clusters());
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(matches!(call.as_mut().poll(&mut cx), Poll::Pending));
+    drop(call);
+    let status = novita.status().await.unwrap();
+    assert_eq!(status.submitted, 1);
+    assert_eq!(status.completed, 1);
+    assert_eq!(status.active, 0);
+    assert_eq!(server.requests(), 0);
+}
+
+#[tokio::test]
+async fn a_name_that_does_not_resolve_is_a_dns_error() {
+    // `.invalid` never resolves (RFC 6761): the resolver's failure is
+    // reported as a DNS error, not as a refused connection or a timeout.
+    let novita = Novita::builder()
+        .config(config(
+            "http://novitai-test.invalid",
+            &[("MAX_RETRY_ATTEMPTS", "1")],
+        ))
+        .build()
+        .unwrap();
+    let err = novita.clusters().await.unwrap_err();
+    assert_eq!(
+        err,
+        Error::GaveUp {
+            last: LastFailure::Transport(TransportErrorKind::Dns),
+            attempts: 1
+        }
+    );
 }
