@@ -9,16 +9,27 @@
 //! | warn | retries scheduled, attempts timed out, breaker transitions, rate-limit waits |
 //! | error | final failures: gave up, breaker open, queue full, deadline passed, an error status |
 //!
-//! Every request line carries `correlation_id` (also sent as
-//! `X-Correlation-ID`). Headers and bodies are never logged, so no API key or
+//! Every request line is logged inside a `novitai_request` span whose field
+//! is the request's `correlation_id` (also sent as `X-Correlation-ID`), so a
+//! subscriber shows it on the line (`novitai_request{correlation_id=nv-1f}:
+//! ...`) or groups lines by it. Headers and bodies are never logged, so no API key or
 //! password can reach a log.
 
 use novitai_core::engine::{Completed, Completion, Event, Input, Transmit};
 
+/// The span a request's lines are logged in: its field is the correlation
+/// id. Spans are cheap when no subscriber wants them (the common case in
+/// production at warn level).
+fn request_span(
+    correlation_id: &novitai_core::engine::CorrelationId,
+) -> tracing::span::EnteredSpan {
+    tracing::info_span!("novitai_request", correlation_id = %correlation_id).entered()
+}
+
 /// Logs an attempt about to be sent (debug).
 pub(crate) fn transmit(t: &Transmit) {
+    let _span = request_span(&t.correlation_id);
     tracing::debug!(
-        correlation_id = %t.correlation_id,
         request = t.request_id.get(),
         attempt = t.attempt.get(),
         number = t.number,
@@ -60,16 +71,26 @@ fn path_only(p: &str) -> &str {
 
 /// Logs one engine event at its level.
 pub(crate) fn event(e: &Event) {
+    let _span = match e {
+        Event::AttemptStarted { correlation_id, .. }
+        | Event::AttemptFailed { correlation_id, .. }
+        | Event::RetryScheduled { correlation_id, .. }
+        | Event::Coalesced { correlation_id, .. }
+        | Event::AttemptTimedOut { correlation_id, .. } => Some(request_span(correlation_id)),
+        Event::Completed(c) => Some(request_span(&c.correlation_id)),
+        Event::BreakerTransition(_)
+        | Event::RateLimited { .. }
+        | Event::LateAnswerIgnored { .. } => None,
+    };
     match e {
         Event::Completed(c) => completed(c),
         Event::AttemptStarted {
             id,
-            correlation_id,
             attempt,
             number,
             probe,
+            ..
         } => tracing::trace!(
-            %correlation_id,
             request = id.get(),
             attempt = attempt.get(),
             number,
@@ -78,13 +99,12 @@ pub(crate) fn event(e: &Event) {
         ),
         Event::AttemptFailed {
             id,
-            correlation_id,
             attempt,
             number,
             status,
             transport,
+            ..
         } => tracing::debug!(
-            %correlation_id,
             request = id.get(),
             attempt = attempt.get(),
             number,
@@ -94,13 +114,11 @@ pub(crate) fn event(e: &Event) {
         ),
         Event::RetryScheduled {
             id,
-            correlation_id,
             attempt,
             delay,
             reason,
             ..
         } => tracing::warn!(
-            %correlation_id,
             request = id.get(),
             next_attempt = attempt,
             delay_ms = delay.as_millis(),
@@ -118,12 +136,7 @@ pub(crate) fn event(e: &Event) {
             by_server,
             "rate limited: requests wait"
         ),
-        Event::Coalesced {
-            id,
-            correlation_id,
-            leader,
-        } => tracing::debug!(
-            %correlation_id,
+        Event::Coalesced { id, leader, .. } => tracing::debug!(
             request = id.get(),
             leader = leader.get(),
             "joined an identical request in flight"
@@ -131,12 +144,7 @@ pub(crate) fn event(e: &Event) {
         Event::LateAnswerIgnored { attempt } => {
             tracing::debug!(attempt = attempt.get(), "late answer ignored");
         }
-        Event::AttemptTimedOut {
-            id,
-            correlation_id,
-            attempt,
-        } => tracing::warn!(
-            %correlation_id,
+        Event::AttemptTimedOut { id, attempt, .. } => tracing::warn!(
             request = id.get(),
             attempt = attempt.get(),
             "attempt timed out"
@@ -149,11 +157,9 @@ fn completed(c: &Completed) {
         .completed_at
         .saturating_duration_since(c.submitted_at)
         .as_millis();
-    let cid = &c.correlation_id;
     let request = c.id.get();
     match &c.outcome {
         Completion::Ok(r) if r.is_success() => tracing::debug!(
-            correlation_id = %cid,
             request,
             status = r.status,
             attempts = c.attempts,
@@ -162,7 +168,6 @@ fn completed(c: &Completed) {
             "request completed"
         ),
         Completion::Ok(r) => tracing::error!(
-            correlation_id = %cid,
             request,
             status = r.status,
             attempts = c.attempts,
@@ -170,7 +175,6 @@ fn completed(c: &Completed) {
             "request failed with an error status"
         ),
         Completion::GaveUp { last, attempts } => tracing::error!(
-            correlation_id = %cid,
             request,
             attempts,
             last = %last,
@@ -178,22 +182,18 @@ fn completed(c: &Completed) {
             "request gave up"
         ),
         Completion::BreakerOpen { until } => tracing::error!(
-            correlation_id = %cid,
             request,
             until_ms = until.as_millis(),
             "request refused: circuit breaker open"
         ),
         Completion::QueueFull => {
-            tracing::error!(correlation_id = %cid, request, "request refused: queue full");
+            tracing::error!(request, "request refused: queue full");
         }
-        Completion::DeadlineExceeded => tracing::error!(
-            correlation_id = %cid,
-            request,
-            elapsed_ms,
-            "request deadline exceeded"
-        ),
+        Completion::DeadlineExceeded => {
+            tracing::error!(request, elapsed_ms, "request deadline exceeded")
+        }
         Completion::Cancelled => {
-            tracing::info!(correlation_id = %cid, request, "request cancelled");
+            tracing::info!(request, "request cancelled");
         }
     }
 }

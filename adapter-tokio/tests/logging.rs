@@ -93,10 +93,17 @@ async fn no_secret_is_ever_logged() {
         "retry scheduled",
         "call succeeded",
         "call failed",
-        "correlation_id=nv-",
+        // The correlation id is a span field, on every request line.
+        "novitai_request{correlation_id=nv-",
         "novitai driver started",
         "novitai driver stopped",
     ] {
         assert!(logs.contains(needle), "missing {needle:?} in:\n{logs}");
+    }
+    for line in logs.lines().filter(|l| l.contains("retry scheduled")) {
+        assert!(
+            line.contains("novitai_request{correlation_id=nv-"),
+            "a request line without its correlation span: {line}"
+        );
     }
 }
