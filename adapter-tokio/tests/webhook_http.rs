@@ -455,3 +455,47 @@ impl JsonText for reqwest::Response {
         serde_json::from_str(&self.text().await.unwrap()).unwrap()
     }
 }
+
+/// A receiver that answers 200 and then streams a body that never ends: the
+/// sender reads at most `max_response_bytes` of it, records the delivery and
+/// moves on, instead of reading forever (or buffering it all).
+#[tokio::test]
+async fn an_endless_response_body_is_read_only_up_to_the_cap() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let streamed = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&streamed);
+    let app = Router::new().route(
+        "/endless",
+        post(move || {
+            let counter = Arc::clone(&counter);
+            async move {
+                let chunk = axum::body::Bytes::from(vec![b'x'; 4096]);
+                let stream = futures_util::stream::repeat_with(move || {
+                    counter.fetch_add(4096, Ordering::Relaxed);
+                    Ok::<_, std::convert::Infallible>(chunk.clone())
+                });
+                (StatusCode::OK, axum::body::Body::from_stream(stream))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let mut cfg = SenderConfig::new(Signer::new(key()), Arc::new(MemoryOutbox::new()));
+    cfg.url_policy = LOCAL;
+    cfg.seed = Some(7);
+    cfg.timeout = std::time::Duration::from_secs(20);
+    cfg.max_response_bytes = 16 * 1024;
+    let (sender, mut reports) = WebhookSender::new(cfg).await.unwrap();
+    let url = format!("http://{addr}/endless");
+    let id = sender.send(&url, &notification(1), fast(1)).await.unwrap();
+    let r = next_report(&mut reports).await;
+    assert_eq!(r.id, id);
+    assert_eq!(r.outcome, DeliveryOutcome::Delivered);
+    // The server kept producing only while the sender read (plus what the
+    // socket buffers hold); far less than an unbounded read would pull in
+    // 20 s on loopback.
+    let produced = streamed.load(Ordering::Relaxed);
+    assert!(produced < 64 * 1024 * 1024, "{produced} bytes streamed");
+}
