@@ -156,12 +156,17 @@ impl Outcome {
     /// if the caller has one). See [`Outcome::from_response`].
     #[must_use]
     pub fn from_http_response(response: &HttpResponse, wall_now: Option<UnixTime>) -> Outcome {
-        let date = response
-            .headers
-            .get("date")
-            .and_then(|d| parse_http_date(d.as_bytes()).ok())
-            .or(wall_now);
         let retry_after = response.headers.get("retry-after").map(str::as_bytes);
+        // The `Date` header matters only to an HTTP-date Retry-After: most
+        // responses have none, so it is not parsed for them.
+        let date = match retry_after {
+            Some(_) => response
+                .headers
+                .get("date")
+                .and_then(|d| parse_http_date(d.as_bytes()).ok())
+                .or(wall_now),
+            None => wall_now,
+        };
         Outcome::from_response(response.status, retry_after, date)
     }
 }
