@@ -105,6 +105,32 @@ pub struct CheckedUrl<'a> {
 
 /// Checks a webhook URL against `policy`.
 pub fn check_url<'a>(url: &'a str, policy: &UrlPolicy) -> Result<CheckedUrl<'a>, UrlError> {
+    let checked = read_url(url, policy.require_https)?;
+    match checked.host {
+        Host::Ip(ip) => check_ip(ip, policy)?,
+        Host::Domain(name) => {
+            let bare = name.strip_suffix('.').unwrap_or(name);
+            let is_localhost = bare.eq_ignore_ascii_case("localhost")
+                || bare.len() > 10
+                    && bare
+                        .get(bare.len() - 10..)
+                        .is_some_and(|s| s.eq_ignore_ascii_case(".localhost"));
+            if is_localhost && !policy.allow_private {
+                return Err(UrlError::Localhost);
+            }
+        }
+    }
+    Ok(checked)
+}
+
+/// Reads an http(s) URL the way [`check_url`] does, without any address
+/// policy: the scheme, the host (IP literals parsed, names checked for
+/// syntax) and the port. The only errors are [`UrlError::UnsupportedScheme`],
+/// [`UrlError::HttpsRequired`] (when `require_https`) and
+/// [`UrlError::Malformed`]. The configuration reads `NOVITA_API_BASE_URL` and
+/// `WEBHOOK_URL` with it, so the config and the sender agree on what a URL
+/// means, without the range tables.
+pub(crate) fn read_url(url: &str, require_https: bool) -> Result<CheckedUrl<'_>, UrlError> {
     if url.bytes().any(|b| b <= b' ' || b == 0x7f) {
         return Err(UrlError::Malformed(
             "it contains whitespace or control characters",
@@ -118,7 +144,7 @@ pub fn check_url<'a>(url: &'a str, policy: &UrlPolicy) -> Result<CheckedUrl<'a>,
     } else {
         return Err(UrlError::UnsupportedScheme);
     };
-    if policy.require_https && !https {
+    if require_https && !https {
         return Err(UrlError::HttpsRequired);
     }
     let rest = rest
@@ -159,30 +185,15 @@ pub fn check_url<'a>(url: &'a str, policy: &UrlPolicy) -> Result<CheckedUrl<'a>,
         Some(p) => parse_port(p)?,
     };
     let host = match host_text {
-        HostText::V6(ip) => {
-            let ip = IpAddr::V6(ip);
-            check_ip(ip, policy)?;
-            Host::Ip(ip)
-        }
+        HostText::V6(ip) => Host::Ip(IpAddr::V6(ip)),
         HostText::Name(name) => {
             if name.is_empty() {
                 return Err(UrlError::Malformed("the host is empty"));
             }
             if let Some(v4) = parse_whatwg_ipv4(name)? {
-                let ip = IpAddr::V4(v4);
-                check_ip(ip, policy)?;
-                Host::Ip(ip)
+                Host::Ip(IpAddr::V4(v4))
             } else {
                 check_domain(name)?;
-                let bare = name.strip_suffix('.').unwrap_or(name);
-                let is_localhost = bare.eq_ignore_ascii_case("localhost")
-                    || bare.len() > 10
-                        && bare
-                            .get(bare.len() - 10..)
-                            .is_some_and(|s| s.eq_ignore_ascii_case(".localhost"));
-                if is_localhost && !policy.allow_private {
-                    return Err(UrlError::Localhost);
-                }
                 Host::Domain(name)
             }
         }
