@@ -711,18 +711,21 @@ impl Engine {
         {
             return;
         }
-        // Handled in flight order, as before the index existed.
-        let mut due: Vec<(FlightId, AttemptId)> = self
-            .schedule
-            .timeouts
-            .iter()
-            .take_while(|&&(at, _)| at <= now)
-            .filter_map(|&(_, fid)| match self.flights.get(&fid).map(|f| &f.phase) {
-                Some(Phase::InFlight { attempt, .. }) => Some((fid, *attempt)),
-                _ => None,
-            })
-            .collect();
-        due.sort_unstable();
+        // Handled in flight order, as before the index existed: each entry
+        // goes in at its place (fewer than the in-flight cap, and a binary
+        // insertion links far less wasm code than a slice sort; issue #8).
+        let mut due: Vec<(FlightId, AttemptId)> = Vec::new();
+        for &(at, fid) in self.schedule.timeouts.iter() {
+            if at > now {
+                break;
+            }
+            if let Some(Phase::InFlight { attempt, .. }) = self.flights.get(&fid).map(|f| &f.phase)
+            {
+                let entry = (fid, *attempt);
+                let i = due.binary_search(&entry).unwrap_or_else(|i| i);
+                due.insert(i, entry);
+            }
+        }
         for (fid, attempt) in due {
             if let Some(f) = self.flights.get(&fid)
                 && let Some(w) = f.leader()
