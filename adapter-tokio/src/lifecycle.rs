@@ -63,6 +63,16 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use crate::client::Novita;
+
+/// One of the monitor's constructors for an existing instance
+/// (`Monitor::for_start`, `Monitor::for_watch`).
+type MonitorBuilder = fn(
+    MonitorConfig,
+    Target,
+    Rng,
+    Instant,
+    novitai_core::UnixTime,
+) -> Result<Monitor, MonitorConfigError>;
 use crate::driver::transport_kind;
 use crate::webhook::receiver::unix_now;
 use crate::webhook::{MessageId, WebhookSender};
@@ -362,13 +372,24 @@ impl Novita {
     /// start request failing otherwise (the monitor is aborted first, so a
     /// `startup_failed` notification goes out).
     pub fn start_and_wait(&self, instance_id: impl Into<String>, options: WaitOptions) -> Waiting {
+        self.monitor_existing(instance_id.into(), options, Monitor::for_start, true)
+    }
+
+    /// Runs a monitor built by `build` for an existing instance `id`;
+    /// `send_start` sends the start request as the monitor begins.
+    fn monitor_existing(
+        &self,
+        id: String,
+        options: WaitOptions,
+        build: MonitorBuilder,
+        send_start: bool,
+    ) -> Waiting {
         let novita = self.clone();
-        let id: String = instance_id.into();
         let (tx, progress) = mpsc::unbounded_channel();
         let future = Box::pin(async move {
             let prepared = Prepared::new(&novita, &options)?;
             let started = tokio::time::Instant::now();
-            let monitor = Monitor::for_start(
+            let monitor = build(
                 prepared.config,
                 target(&id, &options),
                 Rng::new(prepared.seed),
@@ -376,7 +397,7 @@ impl Novita {
                 unix_now(),
             )?;
             let run = Run::new(novita, monitor, started, prepared, options.webhook, tx);
-            run.drive(Some(id)).await
+            run.drive(send_start.then_some(id)).await
         });
         Waiting { future, progress }
     }
@@ -405,23 +426,7 @@ impl Novita {
         instance_id: impl Into<String>,
         options: WaitOptions,
     ) -> Waiting {
-        let novita = self.clone();
-        let id: String = instance_id.into();
-        let (tx, progress) = mpsc::unbounded_channel();
-        let future = Box::pin(async move {
-            let prepared = Prepared::new(&novita, &options)?;
-            let started = tokio::time::Instant::now();
-            let monitor = Monitor::for_watch(
-                prepared.config,
-                target(&id, &options),
-                Rng::new(prepared.seed),
-                Instant::ZERO,
-                unix_now(),
-            )?;
-            let run = Run::new(novita, monitor, started, prepared, options.webhook, tx);
-            run.drive(None).await
-        });
-        Waiting { future, progress }
+        self.monitor_existing(instance_id.into(), options, Monitor::for_watch, false)
     }
 }
 
