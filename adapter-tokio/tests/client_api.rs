@@ -9,31 +9,20 @@ use novitai_core::api::instances::{CreateInstanceRequest, EditInstance, EditPort
 use novitai_core::api::registry::CreateRegistryAuth;
 use novitai_core::api::storage::{CreateNetworkStorage, ListNetworkStorages, UpdateNetworkStorage};
 use novitai_core::api::templates::{ListTemplates, NewTemplate};
-use novitai_core::config::Config;
 use novitai_tokio::Novita;
-use novitai_tokio::sim_server::{SimServer, SimServerConfig, SimServerHandle};
+use novitai_tokio::sim_server::SimServerHandle;
 
 const KEY: &str = "sk_sim_client_api";
 const PRODUCT: &str = "rtx-4090-24gb.cn-hk-01";
 
+mod common;
+
 async fn sim() -> SimServerHandle {
-    SimServer::start(SimServerConfig {
-        seed: 5,
-        api_key: KEY.to_owned(),
-        time_scale: 100.0,
-        ..SimServerConfig::default()
-    })
-    .await
-    .expect("the simulator starts")
+    common::sim::sim_server(5, KEY).await
 }
 
 fn client(s: &SimServerHandle) -> Novita {
-    Novita::builder()
-        .config(Config::new(KEY))
-        .base_url(s.base_url())
-        .seed(5)
-        .build()
-        .expect("client")
+    common::sim::sim_client(s, KEY, 5)
 }
 
 #[tokio::test]

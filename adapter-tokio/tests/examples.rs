@@ -29,34 +29,21 @@ mod webhook_handler;
 #[path = "../examples/common/mod.rs"]
 mod common;
 
-use novitai_tokio::Novita;
-use novitai_tokio::core::Duration;
-use novitai_tokio::core::monitor::{HealthConfig, MonitorConfig};
-use novitai_tokio::core::retry::{Backoff, Jitter};
-use novitai_tokio::core::sim::FaultPlan;
-use novitai_tokio::lifecycle::WaitOptions;
-use novitai_tokio::sim_server::SimServerHandle;
+#[path = "common/sim.rs"]
+#[allow(dead_code)]
+mod test_sim;
 
 /// The smallest intervals the monitor allows.
 fn quick() -> WaitOptions {
-    WaitOptions::default().seed(1).monitor(MonitorConfig {
-        poll_interval: Duration::from_secs(10),
-        fast_polls: 10,
-        fast_poll_interval: Duration::from_secs(1),
-        create_timeout: Duration::from_mins(1),
-        start_timeout: Duration::from_secs(30),
-        health: HealthConfig {
-            probe_timeout: Duration::from_secs(2),
-            tries_per_round: 10,
-            backoff: Backoff::Constant {
-                delay: Duration::from_millis(100),
-            },
-            jitter: Jitter::None,
-            round_interval: Duration::from_secs(1),
-            max_duration: Duration::from_secs(30),
-        },
-    })
+    WaitOptions::default()
+        .seed(1)
+        .monitor(test_sim::quick_monitor())
 }
+
+use novitai_tokio::Novita;
+use novitai_tokio::core::sim::FaultPlan;
+use novitai_tokio::lifecycle::WaitOptions;
+use novitai_tokio::sim_server::SimServerHandle;
 
 async fn setup(faults: FaultPlan) -> (SimServerHandle, Novita) {
     let sim = common::simulator(faults, 100.0).await.expect("simulator");

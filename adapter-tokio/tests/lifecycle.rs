@@ -10,60 +10,25 @@
 use novitai_tokio::Novita;
 use novitai_tokio::core::Duration;
 use novitai_tokio::core::api::instances::{CreateInstanceRequest, InstanceStatus};
-use novitai_tokio::core::config::Config;
-use novitai_tokio::core::monitor::{
-    FailReason, HealthConfig, MonitorConfig, Outcome, Phase, ProbeOutcome,
-};
-use novitai_tokio::core::retry::{Backoff, Jitter};
+use novitai_tokio::core::monitor::{FailReason, Outcome, Phase, ProbeOutcome};
 use novitai_tokio::core::webhook::{Notification, NotificationStatus};
 use novitai_tokio::lifecycle::{Progress, ProgressEvent, WaitError, WaitOptions};
-use novitai_tokio::sim_server::{SimServer, SimServerConfig, SimServerHandle};
+use novitai_tokio::sim_server::SimServerHandle;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 const KEY: &str = "sk_sim_lifecycle";
-const PRODUCT: &str = "rtx-4090-24gb.cn-hk-01";
+
+mod common;
+use common::sim::quick_monitor as quick;
 
 async fn sim(seed: u64) -> SimServerHandle {
-    SimServer::start(SimServerConfig {
-        seed,
-        api_key: KEY.to_owned(),
-        time_scale: 100.0,
-        ..SimServerConfig::default()
-    })
-    .await
-    .expect("the simulator starts")
+    common::sim::sim_server(seed, KEY).await
 }
 
 fn client(s: &SimServerHandle) -> Novita {
-    Novita::builder()
-        .config(Config::new(KEY))
-        .base_url(s.base_url())
-        .seed(11)
-        .build()
-        .expect("client")
+    common::sim::sim_client(s, KEY, 11)
 }
-
-/// The smallest intervals the monitor allows: ten polls one second apart,
-/// probes 100 ms apart.
-fn quick() -> MonitorConfig {
-    MonitorConfig {
-        poll_interval: Duration::from_secs(10),
-        fast_polls: 10,
-        fast_poll_interval: Duration::from_secs(1),
-        create_timeout: Duration::from_mins(1),
-        start_timeout: Duration::from_secs(30),
-        health: HealthConfig {
-            probe_timeout: Duration::from_secs(2),
-            tries_per_round: 10,
-            backoff: Backoff::Constant {
-                delay: Duration::from_millis(100),
-            },
-            jitter: Jitter::None,
-            round_interval: Duration::from_secs(1),
-            max_duration: Duration::from_secs(30),
-        },
-    }
-}
+const PRODUCT: &str = "rtx-4090-24gb.cn-hk-01";
 
 fn options() -> WaitOptions {
     WaitOptions::default().monitor(quick()).seed(3)

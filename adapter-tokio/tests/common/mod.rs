@@ -3,6 +3,9 @@
 //! the server counts requests, concurrent requests and closed connections.
 #![allow(dead_code)]
 
+#[cfg(feature = "sim")]
+pub mod sim;
+
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
