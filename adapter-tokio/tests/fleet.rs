@@ -20,7 +20,8 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
+
+mod common;
 
 fn redis_url() -> String {
     std::env::var("REDIS_URL").expect(
@@ -659,33 +660,7 @@ fn a_worker_killed_mid_delivery_loses_nothing() {
         let p = prefix("kill");
 
         // 1. The child worker queues every notification and starts delivering.
-        let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--ignored",
-                "--exact",
-                "child_redis_worker",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env("REDIS_URL", redis_url())
-            .env(ENV_CHILD_PREFIX, &p)
-            .env(ENV_CHILD_URL, &url)
-            .stdout(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        tokio::time::timeout(KILL_BOUND, async {
-            while let Some(line) = lines.next_line().await.unwrap() {
-                // The harness prints `test child_redis_worker ... ` before it.
-                if line.ends_with("ENQUEUED") {
-                    return;
-                }
-            }
-            panic!("the child exited before enqueuing");
-        })
-        .await
-        .expect("the child enqueues within the bound");
+        let mut child = common::spawn_child_until_enqueued("child_redis_worker", &[("REDIS_URL", &redis_url()), (ENV_CHILD_PREFIX, &p), (ENV_CHILD_URL, &url)], KILL_BOUND).await;
 
         // 2. Once every notification had an attempt, SIGKILL it mid-schedule.
         wait_for("a first attempt of every notification", || {

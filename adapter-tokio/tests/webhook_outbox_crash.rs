@@ -23,7 +23,8 @@ use novitai_tokio::webhook::{DeliveryOutcome, FileOutbox, Outbox, SenderConfig, 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncBufReadExt, BufReader};
+
+mod common;
 
 const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 const ENV_DIR: &str = "NOVITAI_CRASH_CHILD_OUTBOX";
@@ -147,32 +148,13 @@ async fn a_sender_killed_mid_schedule_resumes_from_its_outbox() {
     let dir = tempfile::tempdir().unwrap();
 
     // 1. The child enqueues N notifications and starts delivering.
-    let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--ignored",
-            "--exact",
-            "child_sender",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(ENV_DIR, dir.path())
-        .env(ENV_URL, &url)
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    tokio::time::timeout(BOUND, async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            // The harness prints `test child_sender ... ` before it.
-            if line.ends_with("ENQUEUED") {
-                return;
-            }
-        }
-        panic!("the child exited before enqueuing");
-    })
-    .await
-    .expect("the child enqueues within the bound");
+    let dir_str = dir.path().to_str().unwrap();
+    let mut child = common::spawn_child_until_enqueued(
+        "child_sender",
+        &[(ENV_DIR, dir_str), (ENV_URL, &url)],
+        BOUND,
+    )
+    .await;
 
     // 2. Once every notification had an attempt, kill it mid-schedule.
     wait_for("a first attempt of every notification", || {

@@ -268,3 +268,46 @@ pub fn config(base: &str, extra: &[(&str, &str)]) -> Config {
 /// An empty cluster list.
 pub const CLUSTERS: &str =
     r#"{"data":[{"id":"c1","name":"Hong Kong","availableGpuType":["RTX 4090"]}]}"#;
+
+/// Re-runs this test binary as a child process running only the ignored
+/// test `entry` with `envs` set, and waits (at most `bound`) until the child
+/// prints a line ending in `ENQUEUED` (its later output is drained). Used by the crash tests, which then
+/// kill the child mid-schedule.
+pub async fn spawn_child_until_enqueued(
+    entry: &str,
+    envs: &[(&str, &str)],
+    bound: Duration,
+) -> tokio::process::Child {
+    use tokio::io::AsyncBufReadExt;
+    let mut command = tokio::process::Command::new(std::env::current_exe().unwrap());
+    command
+        .args([
+            "--ignored",
+            "--exact",
+            entry,
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    for (k, v) in envs {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    tokio::time::timeout(bound, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            // The harness prints `test <entry> ... ` before it.
+            if line.ends_with("ENQUEUED") {
+                return;
+            }
+        }
+        panic!("the child exited before enqueuing");
+    })
+    .await
+    .expect("the child enqueues within the bound");
+    // Keep reading its output: a closed pipe would make the child's next
+    // print panic, ending it before the test kills it.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    child
+}
