@@ -1,15 +1,48 @@
 # Builds one optimised wasm package of novitai-wasm (sourced by
-# scripts/wasm.sh and scripts/web-demo-build.sh; the tools must be installed
-# already: the wasm32 target, wasm-bindgen-cli at the Cargo.lock version, and
+# scripts/wasm.sh and scripts/web-demo-build.sh; those install the other
+# tools first: wasm-bindgen-cli at the Cargo.lock version, and
 # web-demo/node_modules with binaryen@132's wasm-opt).
 #
 #   wasm_pkg LABEL OUT [cargo feature arguments...]
 #
-# cargo build -p novitai-wasm --profile wasm-release with the given feature
-# arguments (none: the default features) -> wasm-bindgen --target web into
-# OUT -> wasm-opt -Os. Skips wasm-bindgen and wasm-opt (about 30 s) when OUT
-# was made from this very cargo output (a stamp in OUT/.built-from). Prints
-# the size and sets PKG_RAW and PKG_GZ (bytes, gzip -9).
+# cargo +nightly build -p novitai-wasm --profile wasm-release with the given
+# feature arguments (none: the default features), rebuilding the standard
+# library for the package (-Zbuild-std) with panics that abort at once
+# (-Cpanic=immediate-abort) -> wasm-bindgen --target web into OUT ->
+# wasm-opt -Os. Skips wasm-bindgen and wasm-opt (about 30 s) when OUT was
+# made from this very cargo output (a stamp in OUT/.built-from). Prints the
+# size and sets PKG_RAW and PKG_GZ (bytes, gzip -9).
+#
+# Why nightly here: a panic in the package is a bug that traps either way,
+# but the stable standard library carries its panic-message formatting and
+# location strings into every wasm file; rebuilding std without them is the
+# Rust wasm size guide's main lever (14 KiB of 174 gzip when measured). Only
+# this packaging step uses nightly: the tests, clippy and the wasm-bindgen
+# test runs build with stable. Installs, idempotently: the nightly toolchain
+# (minimal profile) and its rust-src component.
+
+# RUSTFLAGS replaces .cargo/config.toml's target rustflags, so its cfg is
+# repeated here.
+WASM_PKG_RUSTFLAGS='--cfg sha2_backend_soft="compact"'
+
+wasm_pkg_tools() {
+  if ! rustup toolchain list | grep -q '^nightly'; then
+    rustup toolchain install nightly --profile minimal
+  fi
+  if ! rustup component list --toolchain nightly --installed | grep -q '^rust-src'; then
+    rustup component add rust-src --toolchain nightly
+  fi
+  # Nightlies since 2025-09 spell immediate-abort as a panic strategy; older
+  # ones as a feature of the rebuilt std.
+  if rustc +nightly -Zunstable-options -Cpanic=immediate-abort --print cfg \
+    --target wasm32-unknown-unknown >/dev/null 2>&1; then
+    WASM_PKG_ABORT=(-Zbuild-std=std,panic_abort)
+    WASM_PKG_RUSTFLAGS="$WASM_PKG_RUSTFLAGS -Zunstable-options -Cpanic=immediate-abort"
+  else
+    WASM_PKG_ABORT=(-Zbuild-std=std,panic_abort -Zbuild-std-features=panic_immediate_abort)
+  fi
+  WASM_PKG_TOOLS_READY=1
+}
 
 wasm_pkg() {
   local label=$1 out=$2
@@ -18,7 +51,9 @@ wasm_pkg() {
   local target_dir=${CARGO_TARGET_DIR:-target}
   local bindgen_version wasm_opt=web-demo/node_modules/.bin/wasm-opt
   bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
-  cargo build -p novitai-wasm --target "$target" --profile wasm-release --locked "$@"
+  [ -n "${WASM_PKG_TOOLS_READY:-}" ] || wasm_pkg_tools
+  RUSTFLAGS="$WASM_PKG_RUSTFLAGS" cargo +nightly build -p novitai-wasm --target "$target" \
+    --profile wasm-release --locked "${WASM_PKG_ABORT[@]}" "$@"
   local input="$target_dir/$target/wasm-release/novitai_wasm.wasm"
   local stamp
   stamp="$* $(sha256sum "$input" | cut -d' ' -f1) wasm-bindgen $bindgen_version"

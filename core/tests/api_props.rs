@@ -506,3 +506,33 @@ proptest! {
         prop_assert_eq!(String::from_utf8(decoded).unwrap(), s);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2_000, ..ProptestConfig::default() })]
+
+    /// Numeric strings are read with serde_json's parser (smaller in wasm than
+    /// core's float parser) after a rewrite into JSON's grammar: every string
+    /// Rust's `str::parse::<f64>` reads as a finite number is read to the same
+    /// value (exactly, or within an ulp for long mantissas, where serde_json's
+    /// default parser may round differently), and nothing else is read.
+    #[test]
+    fn numeric_strings_read_like_rusts_float_parser(
+        text in "[+-]?[0-9]{0,20}(\\.[0-9]{0,20})?([eE][+-]?[0-9]{0,3})?|[+-]?[0-9.eE+-]{0,8}|\\PC{0,6}",
+    ) {
+        use novitai_core::api::lenient::{to_f64, to_u64};
+        let ours = to_f64(&Value::String(text.clone()));
+        let rust = text.trim().parse::<f64>().ok().filter(|f| f.is_finite());
+        match (ours, rust) {
+            (None, None) => {}
+            (Some(a), Some(b)) => {
+                prop_assert!(a == b || (a - b).abs() <= b.abs() * 4.0 * f64::EPSILON, "{text:?}: {a} vs {b}");
+                let short = text.bytes().filter(u8::is_ascii_digit).count() <= 15 && !text.contains(['e', 'E']);
+                if short {
+                    prop_assert_eq!(a, b, "{:?}", text);
+                    prop_assert_eq!(to_u64(&Value::String(text.clone())), text.trim().parse::<u64>().ok().or_else(|| (0.0..1.8e19).contains(&b).then_some((b + 0.5) as u64)));
+                }
+            }
+            (a, b) => prop_assert!(false, "{text:?}: ours {a:?}, Rust {b:?}"),
+        }
+    }
+}

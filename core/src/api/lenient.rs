@@ -30,10 +30,52 @@ pub fn to_u64(v: &Value) -> Option<u64> {
             let t = s.trim();
             t.parse::<u64>()
                 .ok()
-                .or_else(|| t.parse::<f64>().ok().and_then(f64_to_u64))
+                .or_else(|| parse_decimal(t).and_then(f64_to_u64))
         }
         _ => None,
     }
+}
+
+/// Parses a decimal number written the way Rust's `str::parse::<f64>`
+/// reads one (`12.4`, `+1e3`, `.5`, `5.`, `007`; not `inf` or `NaN`), using
+/// serde_json's number parser: that parser is linked anyway, while core's
+/// float parser would add its own ~10 KiB power-of-ten table to the wasm
+/// package. The text is rewritten into JSON's stricter grammar first (no
+/// `+`, no leading zeros, digits on both sides of the point).
+fn parse_decimal(t: &str) -> Option<f64> {
+    let (negative, rest) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let (mantissa, exponent) = match rest.find(['e', 'E']) {
+        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+        None => (rest, None),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if int.len() + frac.len() == 0 || !all_digits(int) || !all_digits(frac) {
+        return None;
+    }
+    let mut json = String::with_capacity(t.len() + 3);
+    if negative {
+        json.push('-');
+    }
+    let int = int.trim_start_matches('0');
+    json.push_str(if int.is_empty() { "0" } else { int });
+    if !frac.is_empty() {
+        json.push('.');
+        json.push_str(frac);
+    }
+    if let Some(e) = exponent {
+        let digits = e.strip_prefix(['+', '-']).unwrap_or(e);
+        if digits.is_empty() || !all_digits(digits) {
+            return None;
+        }
+        json.push('e');
+        json.push_str(e);
+    }
+    serde_json::from_str::<f64>(&json).ok()
 }
 
 fn f64_to_u64(f: f64) -> Option<u64> {
@@ -54,7 +96,7 @@ fn f64_to_u64(f: f64) -> Option<u64> {
 pub fn to_f64(v: &Value) -> Option<f64> {
     let f = match v {
         Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse::<f64>().ok(),
+        Value::String(s) => parse_decimal(s.trim()),
         _ => None,
     }?;
     f.is_finite().then_some(f)
@@ -517,6 +559,35 @@ mod tests {
         assert_eq!(to_bool(&json!(0)), Some(false));
         assert_eq!(to_bool(&json!("yes")), None);
         assert_eq!(to_f64(&json!("0.5")), Some(0.5));
+    }
+
+    #[test]
+    fn numeric_strings_in_rust_float_syntax_are_read() {
+        for (text, want) in [
+            ("12.4", Some(12)),
+            ("+12.6", Some(13)),
+            (".5", Some(1)),
+            ("5.", Some(5)),
+            ("007.5", Some(8)),
+            ("1e3", Some(1000)),
+            ("1.5E+2", Some(150)),
+            ("2.e1", Some(20)),
+            ("-0.4", None),
+            ("inf", None),
+            ("NaN", None),
+            ("1e400", None),
+            (".", None),
+            ("1e", None),
+            ("1e+", None),
+            ("1.2.3", None),
+            ("--1", None),
+            ("0x10", None),
+            ("١٢", None),
+        ] {
+            assert_eq!(to_u64(&json!(text)), want, "{text}");
+        }
+        assert_eq!(to_f64(&json!("-2.5e-1")), Some(-0.25));
+        assert_eq!(to_f64(&json!("+.25")), Some(0.25));
     }
 
     #[test]
