@@ -37,7 +37,7 @@ wasm_pkg_tools() {
   if rustc +nightly -Zunstable-options -Cpanic=immediate-abort --print cfg \
     --target wasm32-unknown-unknown >/dev/null 2>&1; then
     WASM_PKG_ABORT=(-Zbuild-std=std,panic_abort)
-    WASM_PKG_RUSTFLAGS="$WASM_PKG_RUSTFLAGS -Zunstable-options -Cpanic=immediate-abort"
+    WASM_PKG_RUSTFLAGS="$WASM_PKG_RUSTFLAGS -Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none"
   else
     WASM_PKG_ABORT=(-Zbuild-std=std,panic_abort -Zbuild-std-features=panic_immediate_abort)
   fi
