@@ -26,10 +26,8 @@ fn bench(c: &mut Criterion) {
         .map(|i| b"{\"instanceId\":\"abc\"}"[(i % 20) as usize])
         .collect();
     let key_bytes = {
-        use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD
-            .decode(SECRET.trim_start_matches("whsec_"))
-            .unwrap()
+        use base64ct::Encoding as _;
+        base64ct::Base64::decode_vec(SECRET.trim_start_matches("whsec_")).unwrap()
     };
     let ts = now_secs();
     let now = UnixTime::from_secs(ts);

@@ -43,7 +43,7 @@ mod check;
 mod vars;
 
 #[cfg(test)]
-use check::is_base64;
+use crate::webhook::secret::is_base64;
 use check::{NumError, check_region, check_secret, check_url, parse_bool, parse_u64, shown};
 use vars::{
     API_BASE_URL, API_KEY, CACHE_ENABLED, CACHE_TIMEOUT, CIRCUIT_BREAKER_FAILURE_THRESHOLD,

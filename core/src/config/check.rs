@@ -71,36 +71,6 @@ pub(super) fn has_space_or_control(s: &str) -> bool {
     s.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
-/// Standard base64 (`A–Z a–z 0–9 + /`), padding optional, canonical trailing
-/// bits, at least one byte.
-pub(super) fn is_base64(s: &str) -> bool {
-    fn val(b: u8) -> Option<u8> {
-        match b {
-            b'A'..=b'Z' => Some(b - b'A'),
-            b'a'..=b'z' => Some(b - b'a' + 26),
-            b'0'..=b'9' => Some(b - b'0' + 52),
-            b'+' => Some(62),
-            b'/' => Some(63),
-            _ => None,
-        }
-    }
-    let body = s.trim_end_matches('=');
-    let pad = s.len().saturating_sub(body.len());
-    let mut last = 0;
-    for b in body.bytes() {
-        match val(b) {
-            Some(v) => last = v,
-            None => return false,
-        }
-    }
-    match body.len() % 4 {
-        0 => !body.is_empty() && pad == 0,
-        2 => (pad == 0 || pad == 2) && last & 0x0F == 0,
-        3 => (pad == 0 || pad == 1) && last & 0x03 == 0,
-        _ => false,
-    }
-}
-
 /// Checks a secret; `Err` is the problem text.
 pub(super) fn check_secret(value: &str, min_chars: usize, whsec: bool) -> Result<(), String> {
     if has_space_or_control(value) {
@@ -111,7 +81,7 @@ pub(super) fn check_secret(value: &str, min_chars: usize, whsec: bool) -> Result
     }
     if whsec
         && let Some(b64) = value.strip_prefix("whsec_")
-        && !is_base64(b64)
+        && !crate::webhook::secret::is_base64(b64)
     {
         return Err(
             "starts with whsec_ but the rest is not valid base64 (A-Z a-z 0-9 + /, optional = padding)"

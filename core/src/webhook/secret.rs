@@ -12,8 +12,7 @@
 //! HMAC with an empty key is a checksum anyone can compute.
 
 use alloc::string::String;
-use base64::Engine as _;
-use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use base64ct::{Base64, Base64Unpadded, Encoding as _};
 use core::fmt;
 use hmac::{Hmac, KeyInit};
 use sha2::Sha256;
@@ -25,14 +24,36 @@ pub const SECRET_PREFIX: &str = "whsec_";
 /// recommends (it recommends 24 to 64 random bytes).
 pub const RECOMMENDED_MIN_KEY_LEN: usize = 24;
 
-/// Standard base64 alphabet that accepts both padded and unpadded input and
-/// writes padded output (what the reference libraries write).
-pub(crate) const BASE64: GeneralPurpose = GeneralPurpose::new(
-    &base64::alphabet::STANDARD,
-    GeneralPurposeConfig::new()
-        .with_encode_padding(true)
-        .with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
+/// Decodes standard base64, padded or not (what the reference libraries
+/// accept), into `out`; canonical trailing bits only. Constant-time in the
+/// input's bytes (RustCrypto's `base64ct`). Returns the decoded bytes.
+pub(crate) fn decode_base64<'o>(text: &[u8], out: &'o mut [u8]) -> Option<&'o [u8]> {
+    if text.len().is_multiple_of(4) {
+        Base64::decode(text, out).ok()
+    } else {
+        Base64Unpadded::decode(text, out).ok()
+    }
+}
+
+/// `true` when `text` is standard base64 of at least one byte, padded or not,
+/// with canonical trailing bits (what [`WebhookKey::from_whsec`] accepts after
+/// the prefix, for config validation).
+pub(crate) fn is_base64(text: &str) -> bool {
+    let mut buf = alloc::vec![0u8; text.len() / 4 * 3 + 3];
+    decode_base64(text.as_bytes(), &mut buf).is_some_and(|b| !b.is_empty())
+}
+
+/// Appends the padded standard base64 of `bytes` to `out`, through a stack
+/// buffer (48 input bytes, a multiple of 3, at a time), so signing allocates
+/// only what `out` grows by.
+pub(crate) fn encode_base64(bytes: &[u8], out: &mut String) {
+    let mut buf = [0u8; 64];
+    for chunk in bytes.chunks(48) {
+        if let Ok(text) = Base64::encode(chunk, &mut buf) {
+            out.push_str(text);
+        }
+    }
+}
 
 /// HMAC-SHA256, the MAC of both signature formats.
 pub(crate) type HmacSha256 = Hmac<Sha256>;
@@ -91,10 +112,9 @@ impl WebhookKey {
     pub fn from_whsec(secret: &str) -> Result<WebhookKey, KeyError> {
         let s = secret.trim();
         let b64 = s.strip_prefix(SECRET_PREFIX).unwrap_or(s);
-        let bytes = BASE64
-            .decode(b64.as_bytes())
-            .map_err(|_| KeyError::InvalidBase64)?;
-        WebhookKey::from_bytes(&bytes)
+        let mut buf = alloc::vec![0u8; b64.len() / 4 * 3 + 3];
+        let bytes = decode_base64(b64.as_bytes(), &mut buf).ok_or(KeyError::InvalidBase64)?;
+        WebhookKey::from_bytes(bytes)
     }
 
     /// Length of the key in bytes (safe to show).
@@ -128,7 +148,7 @@ impl WebhookKey {
 #[must_use]
 pub fn to_whsec(key: &[u8]) -> String {
     let mut s = String::from(SECRET_PREFIX);
-    BASE64.encode_string(key, &mut s);
+    encode_base64(key, &mut s);
     s
 }
 

@@ -10,13 +10,12 @@
 //! fresh timestamp (the legacy format's weakness, see [`super::legacy`]).
 
 use super::legacy;
-use super::secret::{BASE64, HmacSha256, WebhookKey};
+use super::secret::{HmacSha256, WebhookKey, encode_base64};
 use super::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
 use crate::http::Headers;
 use crate::time::UnixTime;
 use alloc::string::String;
 use alloc::vec::Vec;
-use base64::Engine as _;
 use core::fmt;
 use core::fmt::Write as _;
 use hmac::Mac;
@@ -206,7 +205,7 @@ impl Signer {
             }
             let tag = mac_v1(key, id.as_bytes(), timestamp.as_secs(), body);
             out.push_str("v1,");
-            BASE64.encode_string(tag, out);
+            encode_base64(&tag, out);
         }
         Ok(())
     }

@@ -12,13 +12,12 @@
 //! receiver configured for Standard Webhooks cannot be downgraded to the
 //! replayable legacy check by an attacker who strips the new headers.
 
-use super::secret::{BASE64, WebhookKey};
+use super::secret::{WebhookKey, decode_base64};
 use super::sign::{mac_v1, validate_message_id};
 use super::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
 use crate::http::Headers;
 use crate::time::{Duration, UnixTime};
 use alloc::vec::Vec;
-use base64::Engine as _;
 use core::fmt;
 use subtle::ConstantTimeEq;
 
@@ -311,7 +310,7 @@ impl Verifier {
                 // 44 base64 characters decode to 32 bytes; one spare byte
                 // lets a longer value fail the length check instead.
                 let mut buf = [0u8; 33];
-                if let Ok(32) = BASE64.decode_slice(sig.as_bytes(), &mut buf) {
+                if decode_base64(sig.as_bytes(), &mut buf).is_some_and(|b| b.len() == 32) {
                     matched |= tags_equal(&expected, &buf);
                 }
             }
