@@ -86,6 +86,12 @@ enum Op {
     },
     ForceOpen,
     ResetBreaker,
+    /// A trip seen elsewhere (a fleet's shared breaker), ending `until_in`
+    /// ms from now (possibly already past).
+    AdoptTrip {
+        until_in: i32,
+        dt: u16,
+    },
     Shutdown,
 }
 
@@ -101,6 +107,10 @@ struct Harness {
     last_attempt: u64,
     wakeup: Option<Instant>,
     shut_down: bool,
+    /// Until when an adopted trip forbids transmissions (cleared by a reset).
+    adopted_until: Option<Instant>,
+    /// `adopt_trip` returned true and its transition is still to be seen.
+    adoption_pending: bool,
 }
 
 impl Harness {
@@ -134,6 +144,18 @@ impl Harness {
                         t.request_id
                     );
                     self.attempts.push(t.attempt);
+                    if let Some(until) = self.adopted_until {
+                        assert!(
+                            self.engine.now() >= until,
+                            "transmitted at {} under a trip adopted until {until}",
+                            self.engine.now()
+                        );
+                    }
+                }
+                Output::Event(Event::BreakerTransition(t)) if t.adopted => {
+                    assert!(self.adoption_pending, "an adopted transition nobody adopted");
+                    assert!(t.own_trip().is_none(), "an adopted trip reported as the engine's own");
+                    self.adoption_pending = false;
                 }
                 Output::Event(Event::Completed(c)) => {
                     assert!(
@@ -161,6 +183,7 @@ impl Harness {
                 }
             }
         }
+        assert!(!self.adoption_pending, "adopt_trip changed the breaker without a transition");
         // Every failure and time-driven breaker change of a mutation happens
         // before its transmissions, so the state after the mutation is the
         // state the transmissions were admitted under.
@@ -298,6 +321,21 @@ impl Harness {
             Op::ResetBreaker => {
                 let now = self.at(0);
                 self.engine.reset_breaker(now);
+                self.adopted_until = None;
+            }
+            Op::AdoptTrip { until_in, dt } => {
+                let now = self.at(i64::from(dt));
+                let until = Instant::from_millis(self.now.saturating_add_signed(i64::from(until_in)));
+                let was_open = self.engine.breaker().open_until();
+                if self.engine.adopt_trip(until, now) {
+                    assert!(until > now, "adopted a trip that already ended");
+                    assert!(
+                        was_open.is_none_or(|o| o < until),
+                        "adopting shortened or repeated an open until {was_open:?}"
+                    );
+                    self.adopted_until = Some(self.adopted_until.map_or(until, |u| u.max(until)));
+                    self.adoption_pending = true;
+                }
             }
             Op::Shutdown => {
                 let now = self.at(0);
@@ -422,6 +460,8 @@ fuzz_target!(|case: Case| {
         last_attempt: 0,
         wakeup: None,
         shut_down: false,
+        adopted_until: None,
+        adoption_pending: false,
     };
     h.drain();
     for op in case.ops {
