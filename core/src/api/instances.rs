@@ -716,82 +716,51 @@ fn parse_ack(response: &HttpResponse) -> Result<InstanceAck, ApiError> {
     })
 }
 
-macro_rules! instance_action {
-    ($(#[$doc:meta])* $ty:ident, $path:literal, $name:literal) => {
-        $(#[$doc])*
-        #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        pub struct $ty {
-            /// The instance id.
-            pub instance_id: String,
-        }
-
-        impl $ty {
-            /// The action for instance `instance_id`.
-            #[must_use]
-            pub fn new(instance_id: impl Into<String>) -> $ty {
-                $ty {
-                    instance_id: instance_id.into(),
-                }
-            }
-        }
-
-        impl Endpoint for $ty {
-            type Output = InstanceAck;
-
-            fn name(&self) -> &'static str {
-                $name
-            }
-
-            fn request(&self) -> HttpRequest {
-                post($path, self)
-            }
-
-            fn parse(&self, response: &HttpResponse) -> Result<InstanceAck, ApiError> {
-                parse_ack(response)
-            }
-
-            fn validate(&self) -> Result<(), ValidationErrors> {
-                validate::id("instanceId", &self.instance_id)
-            }
-
-            fn is_idempotent(&self) -> bool {
-                true
-            }
-        }
-    };
-}
-
-instance_action!(
+by_id_endpoint!(
     /// `POST /v1/gpu/instance/start` with `{instanceId}`. An instance that
     /// cannot start now answers 400 "invalid state change".
-    StartInstance,
+    StartInstance { instance_id: "instanceId", "The instance id." },
+    "The action for instance `instance_id`.",
     "/v1/gpu/instance/start",
-    "instances.start"
+    "instances.start",
+    InstanceAck,
+    parse_ack
 );
-instance_action!(
+by_id_endpoint!(
     /// `POST /v1/gpu/instance/stop` with `{instanceId}`.
-    StopInstance,
+    StopInstance { instance_id: "instanceId", "The instance id." },
+    "The action for instance `instance_id`.",
     "/v1/gpu/instance/stop",
-    "instances.stop"
+    "instances.stop",
+    InstanceAck,
+    parse_ack
 );
-instance_action!(
+by_id_endpoint!(
     /// `POST /v1/gpu/instance/restart` with `{instanceId}`.
-    RestartInstance,
+    RestartInstance { instance_id: "instanceId", "The instance id." },
+    "The action for instance `instance_id`.",
     "/v1/gpu/instance/restart",
-    "instances.restart"
+    "instances.restart",
+    InstanceAck,
+    parse_ack
 );
-instance_action!(
+by_id_endpoint!(
     /// `POST /v1/gpu/instance/delete` with `{instanceId}`.
-    DeleteInstance,
+    DeleteInstance { instance_id: "instanceId", "The instance id." },
+    "The action for instance `instance_id`.",
     "/v1/gpu/instance/delete",
-    "instances.delete"
+    "instances.delete",
+    InstanceAck,
+    parse_ack
 );
-instance_action!(
+by_id_endpoint!(
     /// `POST /v1/gpu/instance/migrate` with `{instanceId}`.
-    MigrateInstance,
+    MigrateInstance { instance_id: "instanceId", "The instance id." },
+    "The action for instance `instance_id`.",
     "/v1/gpu/instance/migrate",
-    "instances.migrate"
+    "instances.migrate",
+    InstanceAck,
+    parse_ack
 );
 
 // ------------------------------------------------------------------ edit

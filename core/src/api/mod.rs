@@ -45,6 +45,68 @@ use serde_json::Value;
 use crate::http::{HttpRequest, HttpResponse, Method};
 use crate::secret::Secret;
 
+/// Defines an endpoint that acts on one thing by its id: `POST path` with
+/// `{"<idField>": id}`, idempotent, the id checked by [`validate::id`]. The
+/// instance actions and the deletes of storages, templates and registry auths
+/// are all this shape.
+///
+/// `by_id_endpoint!(doc; Type { field: "jsonName", "field doc" },
+/// "new() doc", "/path", "name", Output, parse_fn)`
+macro_rules! by_id_endpoint {
+    (
+        $(#[$doc:meta])*
+        $ty:ident { $field:ident: $json:literal, $field_doc:literal },
+        $new_doc:literal, $path:literal, $name:literal, $out:ty, $parse:path
+    ) => {
+        $(#[$doc])*
+        #[derive(
+            Clone, Debug, Default, PartialEq, Eq, ::serde::Serialize, ::serde::Deserialize,
+        )]
+        #[serde(rename_all = "camelCase")]
+        pub struct $ty {
+            #[doc = $field_doc]
+            pub $field: ::alloc::string::String,
+        }
+
+        impl $ty {
+            #[doc = $new_doc]
+            #[must_use]
+            pub fn new($field: impl Into<::alloc::string::String>) -> $ty {
+                $ty {
+                    $field: $field.into(),
+                }
+            }
+        }
+
+        impl $crate::api::Endpoint for $ty {
+            type Output = $out;
+
+            fn name(&self) -> &'static str {
+                $name
+            }
+
+            fn request(&self) -> $crate::http::HttpRequest {
+                $crate::api::post($path, self)
+            }
+
+            fn parse(
+                &self,
+                response: &$crate::http::HttpResponse,
+            ) -> Result<$out, $crate::api::ApiError> {
+                $parse(response)
+            }
+
+            fn validate(&self) -> Result<(), $crate::api::validate::ValidationErrors> {
+                $crate::api::validate::id($json, &self.$field)
+            }
+
+            fn is_idempotent(&self) -> bool {
+                true
+            }
+        }
+    };
+}
+
 pub mod clusters;
 pub mod error;
 mod fast;

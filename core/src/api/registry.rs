@@ -100,44 +100,15 @@ impl Endpoint for CreateRegistryAuth {
     }
 }
 
-/// `POST /v1/repository/auth/delete` with `{id}`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeleteRegistryAuth {
-    /// The registry auth id.
-    pub id: String,
-}
-
-impl DeleteRegistryAuth {
-    /// Deletes registry auth `id`.
-    #[must_use]
-    pub fn new(id: impl Into<String>) -> DeleteRegistryAuth {
-        DeleteRegistryAuth { id: id.into() }
-    }
-}
-
-impl Endpoint for DeleteRegistryAuth {
-    type Output = ();
-
-    fn name(&self) -> &'static str {
-        "registry_auths.delete"
-    }
-
-    fn request(&self) -> HttpRequest {
-        post("/v1/repository/auth/delete", self)
-    }
-
-    fn parse(&self, response: &HttpResponse) -> Result<(), ApiError> {
-        success_unit(response)
-    }
-
-    fn validate(&self) -> Result<(), ValidationErrors> {
-        validate::id("id", &self.id)
-    }
-
-    fn is_idempotent(&self) -> bool {
-        true
-    }
-}
+by_id_endpoint!(
+    /// `POST /v1/repository/auth/delete` with `{id}`.
+    DeleteRegistryAuth { id: "id", "The registry auth id." },
+    "Deletes registry auth `id`.",
+    "/v1/repository/auth/delete",
+    "registry_auths.delete",
+    (),
+    success_unit
+);
 
 #[cfg(test)]
 mod tests {

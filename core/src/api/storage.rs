@@ -165,47 +165,15 @@ impl Endpoint for UpdateNetworkStorage {
     }
 }
 
-/// `POST /v1/networkstorage/delete` with `{storageId}`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeleteNetworkStorage {
-    /// The storage id.
-    pub storage_id: String,
-}
-
-impl DeleteNetworkStorage {
-    /// Deletes storage `storage_id`.
-    #[must_use]
-    pub fn new(storage_id: impl Into<String>) -> DeleteNetworkStorage {
-        DeleteNetworkStorage {
-            storage_id: storage_id.into(),
-        }
-    }
-}
-
-impl Endpoint for DeleteNetworkStorage {
-    type Output = ();
-
-    fn name(&self) -> &'static str {
-        "network_storages.delete"
-    }
-
-    fn request(&self) -> HttpRequest {
-        post("/v1/networkstorage/delete", self)
-    }
-
-    fn parse(&self, response: &HttpResponse) -> Result<(), ApiError> {
-        success_unit(response)
-    }
-
-    fn validate(&self) -> Result<(), ValidationErrors> {
-        validate::id("storageId", &self.storage_id)
-    }
-
-    fn is_idempotent(&self) -> bool {
-        true
-    }
-}
+by_id_endpoint!(
+    /// `POST /v1/networkstorage/delete` with `{storageId}`.
+    DeleteNetworkStorage { storage_id: "storageId", "The storage id." },
+    "Deletes storage `storage_id`.",
+    "/v1/networkstorage/delete",
+    "network_storages.delete",
+    (),
+    success_unit
+);
 
 #[cfg(test)]
 mod tests {

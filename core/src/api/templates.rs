@@ -311,47 +311,15 @@ impl Endpoint for CreateTemplate {
     }
 }
 
-/// `POST /v1/template/delete` with `{templateId}`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeleteTemplate {
-    /// The template id.
-    pub template_id: String,
-}
-
-impl DeleteTemplate {
-    /// Deletes template `template_id`.
-    #[must_use]
-    pub fn new(template_id: impl Into<String>) -> DeleteTemplate {
-        DeleteTemplate {
-            template_id: template_id.into(),
-        }
-    }
-}
-
-impl Endpoint for DeleteTemplate {
-    type Output = ();
-
-    fn name(&self) -> &'static str {
-        "templates.delete"
-    }
-
-    fn request(&self) -> HttpRequest {
-        post("/v1/template/delete", self)
-    }
-
-    fn parse(&self, response: &HttpResponse) -> Result<(), ApiError> {
-        success_unit(response)
-    }
-
-    fn validate(&self) -> Result<(), ValidationErrors> {
-        validate::id("templateId", &self.template_id)
-    }
-
-    fn is_idempotent(&self) -> bool {
-        true
-    }
-}
+by_id_endpoint!(
+    /// `POST /v1/template/delete` with `{templateId}`.
+    DeleteTemplate { template_id: "templateId", "The template id." },
+    "Deletes template `template_id`.",
+    "/v1/template/delete",
+    "templates.delete",
+    (),
+    success_unit
+);
 
 #[cfg(test)]
 mod tests {
