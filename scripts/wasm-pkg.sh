@@ -1,7 +1,11 @@
-# Builds one optimised wasm package of novitai-wasm (sourced by
-# scripts/wasm.sh and scripts/web-demo-build.sh; those install the other
-# tools first: wasm-bindgen-cli at the Cargo.lock version, and
-# web-demo/node_modules with binaryen@132's wasm-opt).
+# The wasm tools and the packaging step, sourced by scripts/wasm.sh and
+# scripts/web-demo-build.sh.
+#
+#   wasm_tools
+#
+# Installs, idempotently: the wasm32 target, wasm-bindgen-cli at exactly the
+# wasm-bindgen version in Cargo.lock, Node/npm, and web-demo/node_modules
+# (binaryen@132's wasm-opt, playwright-core) from web-demo/package-lock.json.
 #
 #   wasm_pkg LABEL OUT [cargo feature arguments...]
 #
@@ -20,6 +24,33 @@
 # this packaging step uses nightly: the tests, clippy and the wasm-bindgen
 # test runs build with stable. Installs, idempotently: the nightly toolchain
 # (minimal profile) and its rust-src component.
+
+wasm_tools() {
+  local target=wasm32-unknown-unknown want have
+  if ! rustup target list --installed | grep -qx "$target"; then
+    rustup target add "$target"
+  fi
+  want=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+  if [ -z "$want" ]; then
+    echo "no wasm-bindgen in Cargo.lock" >&2
+    return 1
+  fi
+  have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
+  if [ "$have" != "$want" ]; then
+    echo "installing wasm-bindgen-cli $want (found: ${have:-none})"
+    # Not --locked: a locked dependency version is missing from the registry mirror.
+    cargo install wasm-bindgen-cli --version "=$want"
+  fi
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    apt-get update -q && apt-get install -y -q nodejs npm
+  fi
+  # Reinstall only when package-lock.json changed since the last install.
+  if ! cmp -s web-demo/package-lock.json web-demo/node_modules/.package-lock.json.installed 2>/dev/null; then
+    npm ci --prefix web-demo --no-audit --no-fund
+    cp web-demo/package-lock.json web-demo/node_modules/.package-lock.json.installed
+  fi
+  echo "wasm-bindgen $want, node $(node --version), $(web-demo/node_modules/.bin/wasm-opt --version)"
+}
 
 # RUSTFLAGS replaces .cargo/config.toml's target rustflags, so its cfg is
 # repeated here.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The wasm checks (called by scripts/test.sh; runnable alone):
-#  1. installs what they need, idempotently: the wasm32 target, wasm-bindgen-cli
-#     at exactly the wasm-bindgen version in Cargo.lock, Node, and wasm-opt from
-#     npm binaryen@132 (web-demo/node_modules; Debian's binaryen is too old);
+#  1. installs what they need, idempotently (wasm_tools in scripts/wasm-pkg.sh:
+#     the wasm32 target, wasm-bindgen-cli at the Cargo.lock version, Node, and
+#     wasm-opt from npm binaryen@132; Debian's binaryen is too old);
 #  2. clippy for wasm32 with warnings denied;
 #  3. the determinism check: the native trace must equal the golden file, and
 #     the wasm trace (under Node) must equal it byte for byte;
@@ -26,28 +26,7 @@ step() { printf '\n==> [wasm %3ds] %s\n' "$((SECONDS - start))" "$*"; }
 target=wasm32-unknown-unknown
 
 step "tools (idempotent)"
-if ! rustup target list --installed | grep -qx "$target"; then
-  rustup target add "$target"
-fi
-want=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
-if [ -z "$want" ]; then
-  echo "no wasm-bindgen in Cargo.lock" >&2
-  exit 1
-fi
-have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
-if [ "$have" != "$want" ]; then
-  echo "installing wasm-bindgen-cli $want (found: ${have:-none})"
-  # Not --locked: a locked dependency version is missing from the registry mirror.
-  cargo install wasm-bindgen-cli --version "=$want"
-fi
-if ! command -v node >/dev/null 2>&1; then
-  apt-get update -q && apt-get install -y -q nodejs npm
-fi
-wasm_opt=web-demo/node_modules/.bin/wasm-opt
-if ! "$wasm_opt" --version 2>/dev/null | grep -q 'version 132'; then
-  npm ci --prefix web-demo --no-audit --no-fund
-fi
-echo "wasm-bindgen $want, node $(node --version), $("$wasm_opt" --version)"
+wasm_tools
 
 step "clippy for $target (warnings denied)"
 cargo clippy -p novitai-wasm --target "$target" --all-targets --all-features --locked -- -D warnings

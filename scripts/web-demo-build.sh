@@ -1,10 +1,8 @@
 #!/usr/bin/env bash
 # Builds what the web demo needs (called by scripts/web-demo.sh and
-# scripts/web-demo-test.sh; runnable alone). Idempotent installs first:
-#  - the wasm32 target, wasm-bindgen-cli at exactly the wasm-bindgen version in
-#    Cargo.lock, Node/npm, and web-demo/node_modules (binaryen@132's wasm-opt,
-#    playwright-core) from web-demo/package-lock.json;
-# then
+# scripts/web-demo-test.sh; runnable alone). Idempotent installs first
+# (wasm_tools in scripts/wasm-pkg.sh: the wasm32 target, wasm-bindgen-cli,
+# Node/npm, web-demo/node_modules with wasm-opt and playwright-core); then
 #  - web-demo/pkg/: novitai-wasm WITH the `sim` feature (the in-page
 #    simulator; the default features too), cargo (profile wasm-release) ->
 #    wasm-bindgen --target web -> wasm-opt -Os (scripts/wasm-pkg.sh; reused
@@ -18,27 +16,9 @@ cd "$(dirname "$0")/.."
 
 start=$SECONDS
 step() { printf '\n==> [web-demo build %3ds] %s\n' "$((SECONDS - start))" "$*"; }
-target=wasm32-unknown-unknown
 
 step "tools (idempotent)"
-if ! rustup target list --installed | grep -qx "$target"; then
-  rustup target add "$target"
-fi
-want=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
-have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
-if [ "$have" != "$want" ]; then
-  echo "installing wasm-bindgen-cli $want (found: ${have:-none})"
-  # Not --locked: a locked dependency version is missing from the registry mirror.
-  cargo install wasm-bindgen-cli --version "=$want"
-fi
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-  apt-get update -q && apt-get install -y -q nodejs npm
-fi
-# Reinstall only when package-lock.json changed since the last install.
-if ! cmp -s web-demo/package-lock.json web-demo/node_modules/.package-lock.json.installed 2>/dev/null; then
-  npm ci --prefix web-demo --no-audit --no-fund
-  cp web-demo/package-lock.json web-demo/node_modules/.package-lock.json.installed
-fi
+wasm_tools
 
 step "wasm package with the in-page simulator (feature sim) -> web-demo/pkg"
 wasm_pkg "web demo (sim)" web-demo/pkg --features sim
