@@ -1,24 +1,27 @@
-//! The driver: one tokio task owns the core's [`Engine`] and carries out what
-//! it decides.
+//! The driver: the core's [`Engine`] behind one lock, and one tokio task
+//! for what no caller is there to do.
 //!
-//! Callers hand requests to the task over a channel. The task runs the
-//! engine's loop exactly as the core documents it:
+//! Every change to the engine runs its loop exactly as the core documents
+//! it, under the lock:
 //!
-//! 1. take a command (submit, cancel, status, shutdown) or an attempt's
-//!    answer, and feed it to the engine;
+//! 1. feed the engine the change (a submission, an attempt's answer, a
+//!    cancellation, the timer, a command);
 //! 2. drain [`Engine::poll_output`]: each [`Output::Transmit`] is turned
-//!    into a reqwest request and handed to the caller whose request it is,
-//!    which sends it from its own task and brings the answer back as an
-//!    [`Input`] (a transmission whose caller is gone is sent by the driver
-//!    task itself); each [`Event`] is logged (one `tracing` line per event)
-//!    and a [`Event::Completed`] answers its caller;
-//! 3. arm one timer for `Output::Timeout(Some(at))` and go to 1.
+//!    into a reqwest request and left in the mailbox of the caller whose
+//!    request it is, which sends it from its own task and brings the answer
+//!    back as an [`Input`] (a transmission whose caller is gone is sent by
+//!    the driver task); each [`Event`] is logged (one `tracing` line per
+//!    event) and a [`Event::Completed`] answers its caller;
+//! 3. tell the driver task when `Output::Timeout(Some(at))` is earlier than
+//!    its one timer is armed for.
 //!
-//! Sending from the caller's task does what plain reqwest does (no task
-//! per transmission, the HTTP work spread over the runtime's workers, the
-//! response waking the task that waits for it); under load one wake-up of
-//! the driver task takes every command and answer that has arrived (up to a
-//! batch) before draining the engine once.
+//! A caller submits its request and feeds in its attempts' answers itself:
+//! what concerns it (its attempt, its completion) is in its mailbox when it
+//! lets go of the lock, so a request costs its caller no more wake-ups
+//! than plain reqwest (the response wakes the task that waits for it);
+//! another caller's mail wakes that caller. The driver task runs the timer,
+//! the transmissions whose callers left, status, breaker control and
+//! shutdown.
 //!
 //! The driver decides nothing: retries, rate, breaker, timeouts and caching
 //! are the engine's. It only turns reqwest's errors into
@@ -47,7 +50,7 @@ use novitai_core::http::{Headers, HttpRequest, HttpResponse, Method, is_sensitiv
 use novitai_core::retry::TransportErrorKind;
 use novitai_core::{Duration, Instant};
 use reqwest::header::{HeaderName, HeaderValue};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::breaker_share::{self, BreakerShare};
 use crate::log;
@@ -154,18 +157,13 @@ enum BreakerControl {
     Reset,
 }
 
+/// What the driver task is asked to do. Submissions, answers and
+/// cancellations do not travel here: callers feed the engine themselves
+/// (see [`Shared`]).
 enum Command {
-    Submit {
-        request: HttpRequest,
-        options: RequestOptions,
-        reply: Reply,
-    },
-    /// An attempt's answer, from the caller that sent it.
-    Answer(Input),
     /// A transmission whose caller stopped waiting before it ended; its
     /// answer may still matter (coalesced requests share it).
     Adopt(Fetch),
-    Cancel(RequestId),
     Status(oneshot::Sender<EngineStatus>),
     Breaker(BreakerControl, oneshot::Sender<()>),
     Shutdown(oneshot::Sender<()>),
@@ -177,13 +175,13 @@ enum Command {
 /// outputs are carried out.
 const BATCH: usize = 256;
 
-/// A handle to the driver task. Cheap to clone; many tasks may share one.
-/// When the last handle is dropped, the task cancels whatever is pending and
-/// exits.
+/// A handle to the driver. Cheap to clone; many tasks may share one.
+/// When the last handle is dropped, the driver task cancels whatever is
+/// pending and exits.
 #[derive(Clone, Debug)]
 pub struct Driver {
     commands: mpsc::UnboundedSender<Command>,
-    fetcher: Arc<Fetcher>,
+    shared: Arc<Shared>,
     seed: u64,
 }
 
@@ -212,7 +210,7 @@ impl Driver {
             max_body_bytes: options.max_body_bytes,
             start,
         });
-        let task = Task {
+        let core = Core {
             engine,
             start,
             fetcher: Arc::clone(&fetcher),
@@ -221,7 +219,14 @@ impl Driver {
             orphans: Vec::new(),
             stopping: false,
             breaker_share: options.breaker_share.clone(),
+            wake: None,
         };
+        tracing::info!(seed, base_url = %core.requests.base_url, "novitai driver started");
+        let shared = Arc::new(Shared {
+            core: Mutex::new(core),
+            rearm: Notify::new(),
+            fetcher,
+        });
         // ---- breaker share (fleet): poll the share, feed the engine -------
         if let Some(share) = options.breaker_share {
             let weak = commands.downgrade();
@@ -236,11 +241,13 @@ impl Driver {
             });
         }
         // ---- end breaker share ---------------------------------------------
-        tracing::info!(seed, base_url = %task.requests.base_url, "novitai driver started");
+        let task = Task {
+            shared: Arc::clone(&shared),
+        };
         runtime.spawn(task.run(command_rx));
         Ok(Driver {
             commands,
-            fetcher,
+            shared,
             seed,
         })
     }
@@ -266,16 +273,17 @@ impl Driver {
         options: RequestOptions,
     ) -> Result<Completed, Rejected> {
         let mailbox = Arc::new(Mailbox::default());
-        self.commands
-            .send(Command::Submit {
-                request,
-                options,
-                reply: Reply(Arc::clone(&mailbox)),
-            })
-            .map_err(|_| Rejected::ShuttingDown)?;
+        let id = {
+            let mut core = self.shared.lock();
+            let now = core.now();
+            let id = core.engine.submit(request, options, now)?;
+            core.pending.insert(id.get(), Reply(Arc::clone(&mailbox)));
+            self.shared.settle(core, &self.commands);
+            id
+        };
         let mut call = Call {
-            commands: &self.commands,
-            fetcher: &self.fetcher,
+            driver: self,
+            id,
             mailbox,
             fetch: None,
             finished: false,
@@ -356,8 +364,8 @@ struct Attempt {
     timeout: Duration,
 }
 
-/// Where the driver leaves a caller's mail: one slot (the driver never
-/// has two letters for one caller at once: an attempt is taken before the
+/// Where the engine's outputs for a caller are left: one slot (there is
+/// never two letters for one caller at once: an attempt is taken before the
 /// next one or the end can be decided) and the caller's waker.
 #[derive(Default)]
 struct Mailbox {
@@ -367,8 +375,6 @@ struct Mailbox {
 
 #[derive(Default)]
 struct Slot {
-    /// The engine's id of the request, once submitted.
-    id: Option<RequestId>,
     mail: Option<Mail>,
     /// The driver side is gone: no more mail will come.
     closed: bool,
@@ -382,7 +388,7 @@ impl Mailbox {
     }
 }
 
-/// The driver's side of a caller's [`Mailbox`]. Dropped without a
+/// The engine's side of a caller's [`Mailbox`]. Dropped without a
 /// [`Mail::Done`], it tells the caller that the driver is gone.
 struct Reply(Arc<Mailbox>);
 
@@ -427,19 +433,19 @@ impl Drop for Reply {
 /// cancels the request in the engine and hands an attempt still out to the
 /// driver task.
 struct Call<'a> {
-    commands: &'a mpsc::UnboundedSender<Command>,
-    fetcher: &'a Arc<Fetcher>,
+    driver: &'a Driver,
+    id: RequestId,
     mailbox: Arc<Mailbox>,
     fetch: Option<Fetch>,
     finished: bool,
 }
 
 impl Call<'_> {
-    /// Sends the attempts the driver hands over and returns their answers,
+    /// Sends the attempts the engine hands over and feeds it their answers,
     /// until the request is over.
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<Completed, Rejected>> {
-        self.mailbox.waker.register(cx.waker());
         loop {
+            self.mailbox.waker.register(cx.waker());
             let (mail, closed) = {
                 let mut slot = self.mailbox.slot();
                 (slot.mail.take(), slot.closed)
@@ -448,7 +454,7 @@ impl Call<'_> {
                 Some(Mail::Attempt(attempt)) => {
                     // A later attempt of the same request: the engine has
                     // given up on the earlier one.
-                    self.fetch = Some(self.fetcher.start(attempt));
+                    self.fetch = Some(self.driver.shared.fetcher.start(attempt));
                 }
                 Some(Mail::Done { result, adopt }) => {
                     self.finished = true;
@@ -458,7 +464,7 @@ impl Call<'_> {
                     if let Some(fetch) = self.fetch.take()
                         && adopt
                     {
-                        let _ = self.commands.send(Command::Adopt(fetch));
+                        let _ = self.driver.commands.send(Command::Adopt(fetch));
                     }
                     return Poll::Ready(result);
                 }
@@ -475,10 +481,13 @@ impl Call<'_> {
                 return Poll::Pending;
             };
             self.fetch = None;
-            if self.commands.send(Command::Answer(input)).is_err() {
-                self.finished = true;
-                return Poll::Ready(Err(Rejected::ShuttingDown));
-            }
+            // What the answer brings this caller is read right after (the
+            // loop), so it needs no wake-up.
+            drop(self.mailbox.waker.take());
+            let shared = &self.driver.shared;
+            let mut core = shared.lock();
+            core.answer(input);
+            shared.settle(core, &self.driver.commands);
         }
     }
 }
@@ -488,30 +497,84 @@ impl Drop for Call<'_> {
         if self.finished {
             return;
         }
-        // Not submitted yet: the driver sees `gone` and cancels it then.
-        let (id, unsent) = {
+        let unsent = {
             let mut slot = self.mailbox.slot();
             slot.gone = true;
-            let unsent = match slot.mail.take() {
+            match slot.mail.take() {
                 Some(Mail::Attempt(a)) => Some(a),
                 _ => None,
-            };
-            (slot.id, unsent)
+            }
         };
-        if let Some(id) = id {
-            let _ = self.commands.send(Command::Cancel(id));
+        let shared = &self.driver.shared;
+        {
+            let mut core = shared.lock();
+            let now = core.now();
+            core.engine.cancel(self.id, now);
+            shared.settle(core, &self.driver.commands);
         }
         if let Some(attempt) = unsent {
-            self.fetch = Some(self.fetcher.start(attempt));
+            self.fetch = Some(shared.fetcher.start(attempt));
         }
         if let Some(fetch) = self.fetch.take() {
-            let _ = self.commands.send(Command::Adopt(fetch));
+            let _ = self.driver.commands.send(Command::Adopt(fetch));
         }
     }
 }
 
-/// The state of the driver task.
-struct Task {
+/// What callers and the driver task share: the engine with its callers
+/// and request builder behind one lock, and the timer's alarm.
+///
+/// A caller submits its request and feeds the engine its attempts'
+/// answers itself, under the lock, and carries out the engine's outputs
+/// before letting go of it (its own attempt or completion lands in its own
+/// mailbox, read at once; another caller's is mailed to it with a
+/// wake-up). The driver task runs the engine's timer, the transmissions
+/// whose callers left, and the rarer commands.
+struct Shared {
+    core: Mutex<Core>,
+    /// Told when the engine wants to be woken earlier than the timer is
+    /// armed for.
+    rearm: Notify,
+    fetcher: Arc<Fetcher>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Core> {
+        self.core.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Carries out the engine's outputs after a change, lets go of the
+    /// lock, then tells the driver task about an earlier wake-up and hands
+    /// it the transmissions whose callers are gone.
+    fn settle(
+        &self,
+        mut core: std::sync::MutexGuard<'_, Core>,
+        commands: &mpsc::UnboundedSender<Command>,
+    ) {
+        let next = core.drain();
+        let earlier = next.is_some_and(|at| core.wake.is_none_or(|armed| at < armed));
+        if earlier {
+            core.wake = next;
+        }
+        let orphans = std::mem::take(&mut core.orphans);
+        drop(core);
+        if earlier {
+            self.rearm.notify_one();
+        }
+        for fetch in orphans {
+            let _ = commands.send(Command::Adopt(fetch));
+        }
+    }
+}
+
+/// The engine and what carries out its outputs.
+struct Core {
     engine: Engine,
     start: tokio::time::Instant,
     fetcher: Arc<Fetcher>,
@@ -519,13 +582,16 @@ struct Task {
     pending: HashMap<u64, Reply, BuildHasherDefault<IdHasher>>,
     /// Makes the reqwest request of each transmission.
     requests: Requests,
-    /// Transmissions no caller will send (the caller is gone), for the task
-    /// to send itself.
+    /// Transmissions no caller will send (the caller is gone), for the
+    /// driver task to send.
     orphans: Vec<Fetch>,
     /// Shutting down: attempts still out are dropped, not adopted.
     stopping: bool,
     /// Where the engine's own breaker trips are published (fleet).
     breaker_share: Option<Arc<dyn BreakerShare>>,
+    /// The earliest instant the engine asked to be woken at since the
+    /// timer last fired (what the driver task's timer is armed for).
+    wake: Option<Instant>,
 }
 
 /// Hashes the engine's request ids (unique, increasing numbers chosen by
@@ -555,78 +621,90 @@ enum Flow {
     Exit(Option<oneshot::Sender<()>>),
 }
 
-impl Task {
-    fn now(&self) -> Instant {
-        core_instant(self.start, tokio::time::Instant::now())
-    }
+/// The driver task: the engine's timer, orphaned transmissions and
+/// commands.
+struct Task {
+    shared: Arc<Shared>,
+}
 
-    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+impl Task {
+    async fn run(self, mut commands: mpsc::UnboundedReceiver<Command>) {
         // The transmissions this task sends itself (their callers are
         // gone): each answer is fed to the engine as soon as it comes, and
         // dropping the set (at shutdown) aborts whatever is still out.
         let mut in_flight: FuturesUnordered<Fetch> = FuturesUnordered::new();
-        let sleep = tokio::time::sleep_until(self.start);
+        let start = self.shared.lock().start;
+        let sleep = tokio::time::sleep_until(start);
         tokio::pin!(sleep);
-        let mut wake: Option<Instant> = None;
+        // What `sleep` is armed for.
+        let mut armed: Option<Instant> = None;
         let done = loop {
             let flow = tokio::select! {
                 biased;
                 Some(input) = in_flight.next(), if !in_flight.is_empty() => {
-                    self.answer(input);
+                    self.shared.lock().answer(input);
                     Flow::Continue
                 }
                 command = commands.recv() => match command {
-                    Some(c) => self.command(c),
+                    Some(c) => self.command(c, &mut in_flight),
                     // Every handle is gone: nobody can wait for anything.
                     None => Flow::Exit(None),
                 },
-                () = &mut sleep, if wake.is_some() => {
-                    wake = None;
-                    let now = self.now();
-                    self.engine.handle_input(Input::Timeout(now));
+                () = self.shared.rearm.notified() => Flow::Continue,
+                () = &mut sleep, if armed.is_some() => {
+                    armed = None;
+                    let mut core = self.shared.lock();
+                    core.wake = None;
+                    let now = core.now();
+                    core.engine.handle_input(Input::Timeout(now));
                     Flow::Continue
                 }
             };
             if let Flow::Exit(reply) = flow {
                 break reply;
             }
-            // Take whatever else has arrived before draining the engine once:
-            // under load this turns many messages into one drain (and one
-            // wake-up computation) instead of one each. (Polling the set
-            // without a waker here is safe: the `select!` above polls it
-            // again with this task's waker before the task sleeps.)
+            // Take whatever else has arrived before draining the engine
+            // once. (Polling the set without a waker here is safe: the
+            // `select!` above polls it again with this task's waker before
+            // the task sleeps.)
             let mut exit = None;
             for _ in 0..BATCH {
                 if let Ok(command) = commands.try_recv() {
-                    if let Flow::Exit(reply) = self.command(command) {
+                    if let Flow::Exit(reply) = self.command(command, &mut in_flight) {
                         exit = Some(reply);
                         break;
                     }
                 } else if let Some(Some(input)) = in_flight.next().now_or_never() {
-                    self.answer(input);
+                    self.shared.lock().answer(input);
                 } else {
                     break;
                 }
             }
-            in_flight.extend(self.orphans.drain(..));
             if let Some(reply) = exit {
                 break reply;
             }
+            let wake = {
+                let mut core = self.shared.lock();
+                let next = core.drain();
+                if next.is_some_and(|at| core.wake.is_none_or(|w| at < w)) {
+                    core.wake = next;
+                }
+                in_flight.extend(core.orphans.drain(..));
+                core.wake
+            };
             // Re-arm only when the engine wants to be woken earlier than the
             // armed timer. A timer that fires before the engine's instant is
             // harmless (the engine finds nothing due and names the next
-            // instant) and saves a timer-wheel update per message.
-            let next = self.drain();
-            in_flight.extend(self.orphans.drain(..));
-            if let Some(at) = next
-                && wake.is_none_or(|armed| at < armed)
-                && let Some(deadline) = tokio_instant(self.start, at)
+            // instant) and saves a timer-wheel update per change.
+            if let Some(at) = wake
+                && armed.is_none_or(|a| at < a)
+                && let Some(deadline) = tokio_instant(start, at)
             {
-                wake = Some(at);
+                armed = Some(at);
                 sleep.as_mut().reset(deadline);
             }
         };
-        self.stop();
+        self.shared.lock().stop();
         // Abort the transmissions still out.
         drop(in_flight);
         tracing::info!("novitai driver stopped");
@@ -635,63 +713,39 @@ impl Task {
         }
     }
 
-    fn command(&mut self, command: Command) -> Flow {
+    fn command(&self, command: Command, in_flight: &mut FuturesUnordered<Fetch>) -> Flow {
+        let mut core = self.shared.lock();
         match command {
-            Command::Submit {
-                request,
-                options,
-                reply,
-            } => {
-                let now = self.now();
-                match self.engine.submit(request, options, now) {
-                    Ok(id) => {
-                        let gone = {
-                            let mut slot = reply.0.slot();
-                            slot.id = Some(id);
-                            slot.gone
-                        };
-                        if gone {
-                            // The caller stopped waiting before its request
-                            // was submitted.
-                            self.engine.cancel(id, now);
-                        } else {
-                            self.pending.insert(id.get(), reply);
-                        }
-                    }
-                    Err(rejected) => {
-                        let _ = reply.done(Err(rejected), false);
-                    }
-                }
-            }
-            Command::Answer(input) => self.answer(input),
-            Command::Adopt(fetch) => self.orphans.push(fetch),
-            Command::Cancel(id) => {
-                let now = self.now();
-                self.engine.cancel(id, now);
-            }
+            Command::Adopt(fetch) => in_flight.push(fetch),
             Command::Status(reply) => {
-                let now = self.now();
-                let _ = reply.send(self.engine.status(now));
+                let now = core.now();
+                let _ = reply.send(core.engine.status(now));
             }
             Command::Breaker(control, reply) => {
-                let now = self.now();
+                let now = core.now();
                 match control {
-                    BreakerControl::ForceOpen => self.engine.force_breaker_open(now),
-                    BreakerControl::Reset => self.engine.reset_breaker(now),
+                    BreakerControl::ForceOpen => core.engine.force_breaker_open(now),
+                    BreakerControl::Reset => core.engine.reset_breaker(now),
                 }
                 let _ = reply.send(());
             }
             Command::Shutdown(reply) => return Flow::Exit(Some(reply)),
             // Breaker share: the engine decides what a trip seen elsewhere does.
             Command::AdoptTrip(left) => {
-                let now = self.now();
+                let now = core.now();
                 // Rounded up: the adopted trip never ends before the shared one.
                 let left = u64::try_from(left.as_micros().div_ceil(1000)).unwrap_or(u64::MAX);
-                self.engine
+                core.engine
                     .adopt_trip(now + Duration::from_millis(left), now);
             }
         }
         Flow::Continue
+    }
+}
+
+impl Core {
+    fn now(&self) -> Instant {
+        core_instant(self.start, tokio::time::Instant::now())
     }
 
     fn answer(&mut self, input: Input) {
@@ -731,7 +785,7 @@ impl Task {
         }
     }
 
-    /// Hands the attempt to its caller, or sends it from this task when the
+    /// Hands the attempt to its caller, or to the driver task when the
     /// caller is gone.
     fn transmit(&mut self, t: Transmit) {
         log::transmit(&t);
@@ -753,7 +807,7 @@ impl Task {
         self.orphans.push(self.fetcher.start(attempt));
     }
 
-    /// Cancels every request (the caller drops the transmissions in
+    /// Cancels every request (the callers drop the transmissions in
     /// flight).
     fn stop(&mut self) {
         self.stopping = true;
