@@ -163,7 +163,7 @@ enum BreakerControl {
 enum Command {
     /// A transmission whose caller stopped waiting before it ended; its
     /// answer may still matter (coalesced requests share it).
-    Adopt(Fetch),
+    Adopt(Sending),
     Status(oneshot::Sender<EngineStatus>),
     Breaker(BreakerControl, oneshot::Sender<()>),
     Shutdown(oneshot::Sender<()>),
@@ -344,6 +344,14 @@ impl Driver {
 /// engine's input.
 type Fetch = Pin<Box<dyn Future<Output = Input> + Send>>;
 
+/// An attempt being sent by its caller.
+struct Sending {
+    fetch: Fetch,
+    attempt: AttemptId,
+    /// The attempt's timeout (see [`Fetcher::bound`]).
+    timeout: Duration,
+}
+
 /// What the driver tells a caller.
 enum Mail {
     /// Send this attempt of the caller's request.
@@ -436,7 +444,7 @@ struct Call<'a> {
     driver: &'a Driver,
     id: RequestId,
     mailbox: Arc<Mailbox>,
-    fetch: Option<Fetch>,
+    fetch: Option<Sending>,
     finished: bool,
 }
 
@@ -477,7 +485,7 @@ impl Call<'_> {
             let Some(fetch) = &mut self.fetch else {
                 return Poll::Pending;
             };
-            let Poll::Ready(input) = fetch.as_mut().poll(cx) else {
+            let Poll::Ready(input) = fetch.fetch.as_mut().poll(cx) else {
                 return Poll::Pending;
             };
             self.fetch = None;
@@ -584,7 +592,7 @@ struct Core {
     requests: Requests,
     /// Transmissions no caller will send (the caller is gone), for the
     /// driver task to send.
-    orphans: Vec<Fetch>,
+    orphans: Vec<Sending>,
     /// Shutting down: attempts still out are dropped, not adopted.
     stopping: bool,
     /// Where the engine's own breaker trips are published (fleet).
@@ -689,7 +697,7 @@ impl Task {
                 if next.is_some_and(|at| core.wake.is_none_or(|w| at < w)) {
                     core.wake = next;
                 }
-                in_flight.extend(core.orphans.drain(..));
+                in_flight.extend(core.orphans.drain(..).map(|s| self.shared.fetcher.bound(s)));
                 core.wake
             };
             // Re-arm only when the engine wants to be woken earlier than the
@@ -716,7 +724,7 @@ impl Task {
     fn command(&self, command: Command, in_flight: &mut FuturesUnordered<Fetch>) -> Flow {
         let mut core = self.shared.lock();
         match command {
-            Command::Adopt(fetch) => in_flight.push(fetch),
+            Command::Adopt(sending) => in_flight.push(self.shared.fetcher.bound(sending)),
             Command::Status(reply) => {
                 let now = core.now();
                 let _ = reply.send(core.engine.status(now));
@@ -979,9 +987,39 @@ impl Fetcher {
     /// Starts sending one attempt (or reporting why it could not be
     /// built). The request is handed to reqwest before the future is made,
     /// so the future stays small (it is boxed, once per attempt).
-    fn start(self: &Arc<Self>, attempt: Attempt) -> Fetch {
+    ///
+    /// It has no timer of its own: the engine times the attempt out (its
+    /// caller then drops it); [`Fetcher::bound`] gives one to a
+    /// transmission nobody waits for.
+    fn start(self: &Arc<Self>, attempt: Attempt) -> Sending {
         let sent = attempt.request.map(|r| self.http.execute(r));
-        Box::pin(Arc::clone(self).run(attempt.id, sent, attempt.timeout))
+        Sending {
+            fetch: Box::pin(Arc::clone(self).run(attempt.id, sent)),
+            attempt: attempt.id,
+            timeout: attempt.timeout,
+        }
+    }
+
+    /// A transmission whose caller left, for the driver task: it ends as a
+    /// [`TransportErrorKind::Timeout`] at the latest the attempt's timeout
+    /// after now (the engine has timed it out by then).
+    fn bound(self: &Arc<Self>, sending: Sending) -> Fetch {
+        let fetcher = Arc::clone(self);
+        Box::pin(async move {
+            let Sending {
+                fetch,
+                attempt,
+                timeout,
+            } = sending;
+            match tokio::time::timeout(std_duration(timeout), fetch).await {
+                Ok(input) => input,
+                Err(_) => Input::TransportError {
+                    attempt,
+                    now: core_instant(fetcher.start, tokio::time::Instant::now()),
+                    kind: TransportErrorKind::Timeout,
+                },
+            }
+        })
     }
 
     /// The attempt's answer or transport error, as the engine's input.
@@ -989,16 +1027,12 @@ impl Fetcher {
         self: Arc<Self>,
         attempt: AttemptId,
         sent: Result<F, TransportErrorKind>,
-        timeout: Duration,
     ) -> Input
     where
         F: Future<Output = Result<reqwest::Response, reqwest::Error>>,
     {
         let result = match sent {
-            Ok(sent) => match tokio::time::timeout(std_duration(timeout), self.read(sent)).await {
-                Ok(result) => result,
-                Err(_) => Err(TransportErrorKind::Timeout),
-            },
+            Ok(sent) => self.read(sent).await,
             Err(kind) => Err(kind),
         };
         let now = core_instant(self.start, tokio::time::Instant::now());
