@@ -1054,11 +1054,18 @@ impl Fetcher {
     {
         let mut response = sent.await.map_err(|e| transport_kind(&e))?;
         let status = response.status().as_u16();
-        let headers: Headers = response
-            .headers()
+        // Sized first: the conversion then allocates twice in all.
+        let map = response.headers();
+        let bytes = map
             .iter()
-            .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
-            .collect();
+            .map(|(n, v)| n.as_str().len().saturating_add(v.len()))
+            .fold(0usize, usize::saturating_add);
+        let mut headers = Headers::with_capacity(map.len(), bytes);
+        for (name, value) in map {
+            if let Ok(value) = value.to_str() {
+                headers.append(name.as_str(), value);
+            }
+        }
         let limit = self.max_body_bytes;
         let length = response.content_length();
         if length.is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX)) {
