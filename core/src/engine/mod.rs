@@ -66,6 +66,7 @@ pub use types::{
     Rejected, RequestId, RequestOptions, Transmit,
 };
 
+use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -316,7 +317,9 @@ pub struct Engine {
     budget: Option<RetryBudget>,
     queue: Queue<FlightId>,
     cache: ResponseCache,
-    flights: BTreeMap<FlightId, Flight>,
+    /// Boxed: the map's nodes then move 16-byte entries, not whole
+    /// flights, and stay small.
+    flights: BTreeMap<FlightId, Box<Flight>>,
     /// Due times of the flights admitted and not finished (in flight or waiting).
     schedule: Schedule,
     /// Emptied waiter lists, reused by new flights.
@@ -567,7 +570,7 @@ impl Engine {
                 waiters.push(waiter);
                 self.flights.insert(
                     fid,
-                    Flight {
+                    Box::new(Flight {
                         request: Arc::new(request),
                         key,
                         cacheable,
@@ -576,7 +579,7 @@ impl Engine {
                         retry: RetryState::new(),
                         attempts: 0,
                         phase: Phase::Queued(qid),
-                    },
+                    }),
                 );
             }
         }
@@ -1131,7 +1134,7 @@ impl Engine {
 
     /// Removes every trace of a flight: queue entry, active slot, attempt,
     /// coalescing key; an outstanding permit is released without counting.
-    fn forget_flight(&mut self, fid: FlightId, mut flight: Flight) {
+    fn forget_flight(&mut self, fid: FlightId, mut flight: Box<Flight>) {
         self.schedule.leave(fid, &flight.phase);
         self.recycle_waiters(core::mem::take(&mut flight.waiters));
         match flight.phase {
