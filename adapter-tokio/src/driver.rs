@@ -829,10 +829,11 @@ impl Core {
     }
 }
 
-/// Turns the engine's [`HttpRequest`]s into reqwest requests. Owned by the
-/// driver task, so its caches need no lock: the base URL is parsed once
-/// (a request's path is then parsed relative to it, without parsing the
-/// scheme and host again) and header names are kept once made.
+/// Turns the engine's [`HttpRequest`]s into reqwest requests. Behind the
+/// engine's lock, so its caches need no lock of their own: the base URL is
+/// parsed once (a request's path is then parsed relative to it, without
+/// parsing the scheme and host again), each path's URL is kept once parsed,
+/// and header names are kept once made.
 struct Requests {
     /// The base URL as configured, without trailing slashes.
     base_url: String,
@@ -846,6 +847,10 @@ struct Requests {
     /// the standard set and every value cost an allocation each time they
     /// are made.
     names: Vec<KnownHeader>,
+    /// URLs already parsed, by path and query (a retry, or another
+    /// request to the same path, copies the parsed URL instead of parsing
+    /// it again); at most [`MAX_URLS`], emptied when full.
+    urls: HashMap<String, reqwest::Url>,
 }
 
 /// A header name seen before, with its last value while that value does
@@ -859,6 +864,9 @@ struct KnownHeader {
 
 /// The most distinct header names [`Requests`] keeps.
 const MAX_NAMES: usize = 32;
+
+/// The most parsed URLs [`Requests`] keeps.
+const MAX_URLS: usize = 256;
 
 impl Requests {
     fn new(base_url: &str) -> Requests {
@@ -878,6 +886,7 @@ impl Requests {
             base,
             base_path,
             names: Vec::new(),
+            urls: HashMap::new(),
         }
     }
 
@@ -885,7 +894,7 @@ impl Requests {
     /// would have reported for it (an unusable URL or header:
     /// [`TransportErrorKind::Other`]).
     fn build(&mut self, request: &HttpRequest) -> Result<reqwest::Request, TransportErrorKind> {
-        let url = self.url(request).ok_or(TransportErrorKind::Other)?;
+        let url = self.cached_url(request).ok_or(TransportErrorKind::Other)?;
         let mut out = reqwest::Request::new(method(request.method), url);
         let headers = out.headers_mut();
         for (name, value) in request.headers.iter() {
@@ -896,6 +905,20 @@ impl Requests {
             *out.body_mut() = Some(reqwest::Body::from(body.clone()));
         }
         Ok(out)
+    }
+
+    /// [`Requests::url`], parsed once per path and query.
+    fn cached_url(&mut self, request: &HttpRequest) -> Option<reqwest::Url> {
+        if let Some(url) = self.urls.get(request.path_and_query.as_str()) {
+            return Some(url.clone());
+        }
+        let url = self.url(request)?;
+        if self.urls.len() >= MAX_URLS {
+            self.urls.clear();
+        }
+        self.urls
+            .insert(request.path_and_query.clone(), url.clone());
+        Some(url)
     }
 
     /// The request's URL, as [`HttpRequest::url`] would spell it.
