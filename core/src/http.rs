@@ -92,6 +92,11 @@ pub struct Headers {
     lines: Vec<Line>,
 }
 
+/// Bytes a header text first makes room for (a request's usual headers).
+const FIRST_TEXT: usize = 256;
+/// Lines a header list first makes room for.
+const FIRST_LINES: usize = 8;
+
 /// One header line: its name is `text[start..split]`, its value
 /// `text[split..end]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,12 +134,17 @@ impl Headers {
         self.text.get(l.split..l.end).unwrap_or("")
     }
 
+    /// `true` when line `l` is header `name` (lengths compared first).
+    fn is(&self, l: &Line, name: &str) -> bool {
+        l.split.saturating_sub(l.start) == name.len() && self.name_of(l).eq_ignore_ascii_case(name)
+    }
+
     /// The first value of header `name`, compared case-insensitively.
     #[must_use]
     pub fn get(&self, name: &str) -> Option<&str> {
         self.lines
             .iter()
-            .find(|l| self.name_of(l).eq_ignore_ascii_case(name))
+            .find(|l| self.is(l, name))
             .map(|l| self.value_of(l))
     }
 
@@ -148,6 +158,17 @@ impl Headers {
     /// Appends a header without removing earlier values of the same name.
     pub fn append(&mut self, name: impl AsRef<str>, value: impl AsRef<str>) {
         let (name, value) = (name.as_ref(), value.as_ref());
+        // One growth per line at most; a request's few headers fit the
+        // first allocation.
+        let more = name.len().saturating_add(value.len());
+        if self.text.capacity() == 0 {
+            self.text.reserve(more.max(FIRST_TEXT));
+        } else {
+            self.text.reserve(more);
+        }
+        if self.lines.capacity() == 0 {
+            self.lines.reserve(FIRST_LINES);
+        }
         let start = self.text.len();
         self.text.push_str(name);
         let split = self.text.len();
@@ -158,6 +179,9 @@ impl Headers {
 
     /// Removes every value of header `name`.
     pub fn remove(&mut self, name: &str) {
+        if !self.lines.iter().any(|l| self.is(l, name)) {
+            return;
+        }
         // Last first, so that the lines still to look at keep their place.
         let mut i = self.lines.len();
         while i > 0 {
@@ -165,7 +189,7 @@ impl Headers {
             let Some(&l) = self.lines.get(i) else {
                 continue;
             };
-            if !self.name_of(&l).eq_ignore_ascii_case(name) {
+            if !self.is(&l, name) {
                 continue;
             }
             self.lines.remove(i);
