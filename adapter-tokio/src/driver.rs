@@ -277,7 +277,8 @@ impl Driver {
             let mut core = self.shared.lock();
             let now = core.now();
             let id = core.engine.submit(request, options, now)?;
-            core.pending.insert(id.get(), Reply(Arc::clone(&mailbox)));
+            core.pending
+                .insert(id.get(), Reply(Some(Arc::clone(&mailbox))));
             self.shared.settle(core, &self.commands);
             id
         };
@@ -398,31 +399,37 @@ impl Mailbox {
 
 /// The engine's side of a caller's [`Mailbox`]. Dropped without a
 /// [`Mail::Done`], it tells the caller that the driver is gone.
-struct Reply(Arc<Mailbox>);
+/// (`None` once [`Reply::done`] has said the last word.)
+struct Reply(Option<Arc<Mailbox>>);
 
 impl Reply {
     /// Hands `attempt` to the caller; gives it back when the caller is gone
     /// or has not taken its previous mail yet.
     fn offer(&self, attempt: Attempt) -> Option<Attempt> {
+        let Some(mailbox) = &self.0 else {
+            return Some(attempt);
+        };
         {
-            let mut slot = self.0.slot();
+            let mut slot = mailbox.slot();
             if slot.gone || slot.mail.is_some() {
                 return Some(attempt);
             }
             slot.mail = Some(Mail::Attempt(attempt));
         }
-        self.0.waker.wake();
+        mailbox.waker.wake();
         None
     }
 
     /// Ends the caller's wait. An attempt it has not taken yet is given
     /// back.
-    fn done(self, result: Result<Completed, Rejected>, adopt: bool) -> Option<Attempt> {
+    fn done(mut self, result: Result<Completed, Rejected>, adopt: bool) -> Option<Attempt> {
+        // Taken: the drop has nothing more to tell.
+        let mailbox = self.0.take()?;
         let unsent = {
-            let mut slot = self.0.slot();
+            let mut slot = mailbox.slot();
             slot.mail.replace(Mail::Done { result, adopt })
         };
-        self.0.waker.wake();
+        mailbox.waker.wake();
         match unsent {
             Some(Mail::Attempt(a)) => Some(a),
             _ => None,
@@ -432,8 +439,10 @@ impl Reply {
 
 impl Drop for Reply {
     fn drop(&mut self) {
-        self.0.slot().closed = true;
-        self.0.waker.wake();
+        if let Some(mailbox) = &self.0 {
+            mailbox.slot().closed = true;
+            mailbox.waker.wake();
+        }
     }
 }
 
