@@ -157,10 +157,23 @@ impl Headers {
 
     /// Appends a header without removing earlier values of the same name.
     pub fn append(&mut self, name: impl AsRef<str>, value: impl AsRef<str>) {
-        let (name, value) = (name.as_ref(), value.as_ref());
+        self.append_parts(name.as_ref(), &[value.as_ref()]);
+    }
+
+    /// Sets header `name` to the concatenation of `parts` (no string is
+    /// built for the value first).
+    pub(crate) fn set_parts(&mut self, name: &str, parts: &[&str]) {
+        self.remove(name);
+        self.append_parts(name, parts);
+    }
+
+    fn append_parts(&mut self, name: &str, parts: &[&str]) {
         // One growth per line at most; a request's few headers fit the
         // first allocation.
-        let more = name.len().saturating_add(value.len());
+        let more = parts
+            .iter()
+            .map(|p| p.len())
+            .fold(name.len(), usize::saturating_add);
         if self.text.capacity() == 0 {
             self.text.reserve(more.max(FIRST_TEXT));
         } else {
@@ -172,7 +185,9 @@ impl Headers {
         let start = self.text.len();
         self.text.push_str(name);
         let split = self.text.len();
-        self.text.push_str(value);
+        for part in parts {
+            self.text.push_str(part);
+        }
         let end = self.text.len();
         self.lines.push(Line { start, split, end });
     }

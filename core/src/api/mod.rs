@@ -179,10 +179,9 @@ impl ApiContext {
     /// Adds `Authorization: Bearer <key>`, `User-Agent` and
     /// `Content-Type: application/json` to `request`, replacing earlier values.
     pub fn authorize(&self, request: &mut HttpRequest) {
-        let mut auth = String::with_capacity(7 + self.api_key.len());
-        auth.push_str("Bearer ");
-        auth.push_str(self.api_key.expose());
-        request.headers.set("Authorization", auth);
+        request
+            .headers
+            .set_parts("Authorization", &["Bearer ", self.api_key.expose()]);
         if !self.user_agent.is_empty() {
             request.headers.set("User-Agent", self.user_agent.as_str());
         }
