@@ -1095,7 +1095,7 @@ impl Engine {
         };
         let mut waiters = core::mem::take(&mut flight.waiters);
         let attempts = flight.attempts;
-        self.forget_flight(fid, flight);
+        self.forget_flight(fid, &mut flight);
         let last = waiters.len().saturating_sub(1);
         let mut outcome = outcome;
         for (i, w) in waiters.drain(..).enumerate() {
@@ -1127,17 +1127,17 @@ impl Engine {
 
     /// Abandons a flight nobody waits for any more.
     fn drop_flight(&mut self, fid: FlightId) {
-        if let Some(flight) = self.flights.remove(&fid) {
-            self.forget_flight(fid, flight);
+        if let Some(mut flight) = self.flights.remove(&fid) {
+            self.forget_flight(fid, &mut flight);
         }
     }
 
     /// Removes every trace of a flight: queue entry, active slot, attempt,
     /// coalescing key; an outstanding permit is released without counting.
-    fn forget_flight(&mut self, fid: FlightId, mut flight: Box<Flight>) {
+    fn forget_flight(&mut self, fid: FlightId, flight: &mut Flight) {
         self.schedule.leave(fid, &flight.phase);
         self.recycle_waiters(core::mem::take(&mut flight.waiters));
-        match flight.phase {
+        match core::mem::replace(&mut flight.phase, Phase::Settling) {
             Phase::Queued(qid) => {
                 self.queue.remove(qid);
             }
