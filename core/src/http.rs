@@ -134,9 +134,9 @@ impl Headers {
         self.text.get(l.split..l.end).unwrap_or("")
     }
 
-    /// `true` when line `l` is header `name` (lengths compared first).
+    /// `true` when line `l` is header `name`.
     fn is(&self, l: &Line, name: &str) -> bool {
-        l.split.saturating_sub(l.start) == name.len() && self.name_of(l).eq_ignore_ascii_case(name)
+        is_line(&self.text, l, name)
     }
 
     /// The first value of header `name`, compared case-insensitively.
@@ -194,33 +194,23 @@ impl Headers {
 
     /// Removes every value of header `name`.
     pub fn remove(&mut self, name: &str) {
-        if !self.lines.iter().any(|l| self.is(l, name)) {
+        let (text, before) = (&self.text, self.lines.len());
+        self.lines.retain(|l| !is_line(text, l, name));
+        if self.lines.len() == before {
             return;
         }
-        // Last first, so that the lines still to look at keep their place.
-        let mut i = self.lines.len();
-        while i > 0 {
-            i -= 1;
-            let Some(&l) = self.lines.get(i) else {
-                continue;
-            };
-            if !self.is(&l, name) {
-                continue;
+        // The removed lines' bytes stay in the text until they outweigh the
+        // live ones; then the text is written afresh.
+        let live = self
+            .lines
+            .iter()
+            .map(|l| l.end.saturating_sub(l.start))
+            .fold(0usize, usize::saturating_add);
+        if live.saturating_mul(2) < self.text.len() {
+            let old = core::mem::take(self);
+            for (n, v) in old.iter() {
+                self.append(n, v);
             }
-            self.lines.remove(i);
-            if l.start <= l.end && l.end <= self.text.len() {
-                // Shrinks the text in place; the lines after it move up.
-                self.text.replace_range(l.start..l.end, "");
-                let cut = l.end - l.start;
-                for later in self.lines.iter_mut().filter(|m| m.start >= l.end) {
-                    later.start = later.start.saturating_sub(cut);
-                    later.split = later.split.saturating_sub(cut);
-                    later.end = later.end.saturating_sub(cut);
-                }
-            }
-        }
-        if self.lines.is_empty() {
-            self.text.clear();
         }
     }
 
@@ -242,6 +232,14 @@ impl Headers {
     pub fn is_empty(&self) -> bool {
         self.lines.is_empty()
     }
+}
+
+/// `true` when line `l` of `text` is header `name` (lengths compared first).
+fn is_line(text: &str, l: &Line, name: &str) -> bool {
+    l.split.saturating_sub(l.start) == name.len()
+        && text
+            .get(l.start..l.split)
+            .is_some_and(|n| n.eq_ignore_ascii_case(name))
 }
 
 impl PartialEq for Headers {

@@ -195,28 +195,16 @@ impl ApiContext {
 /// unreserved characters is escaped) onto `out`.
 pub fn percent_encode(s: &str, out: &mut String) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
+    // Room for the usual case (nothing escaped) up front: no growth per byte.
     out.reserve(s.len());
-    // Runs of unreserved bytes are copied whole (the usual id or name is
-    // one run); each other byte is escaped.
-    let mut rest = s;
-    while !rest.is_empty() {
-        let run = rest
-            .bytes()
-            .position(|b| !unreserved(b))
-            .unwrap_or(rest.len());
-        let (plain, tail) = rest.split_at_checked(run).unwrap_or((rest, ""));
-        out.push_str(plain);
-        let mut chars = tail.chars();
-        if let Some(c) = chars.next() {
-            let mut buf = [0u8; 4];
-            for &b in c.encode_utf8(&mut buf).as_bytes() {
-                out.push('%');
-                out.push(char::from(HEX[usize::from(b >> 4)]));
-                out.push(char::from(HEX[usize::from(b & 0x0F)]));
-            }
+    for &b in s.as_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0x0F)]));
         }
-        rest = chars.as_str();
     }
 }
 
