@@ -205,23 +205,24 @@ impl Driver {
         let start = tokio::time::Instant::now();
         let engine = Engine::new(config, seed, Instant::ZERO).map_err(DriverError::Engine)?;
         let (commands, command_rx) = mpsc::unbounded_channel();
+        let requests = Requests::new(&options.base_url);
+        tracing::info!(seed, base_url = %requests.base_url, "novitai driver started");
         let fetcher = Arc::new(Fetcher {
             http,
             max_body_bytes: options.max_body_bytes,
             start,
+            requests: Mutex::new(requests),
         });
         let core = Core {
             engine,
             start,
             fetcher: Arc::clone(&fetcher),
             pending: HashMap::default(),
-            requests: Requests::new(&options.base_url),
             orphans: Vec::new(),
             stopping: false,
             breaker_share: options.breaker_share.clone(),
             wake: None,
         };
-        tracing::info!(seed, base_url = %core.requests.base_url, "novitai driver started");
         let shared = Arc::new(Shared {
             core: Mutex::new(core),
             rearm: Notify::new(),
@@ -365,11 +366,11 @@ enum Mail {
     },
 }
 
-/// One attempt, ready to send.
+/// One attempt to send (its reqwest request is made by whoever sends it,
+/// outside the engine's lock).
 struct Attempt {
     id: AttemptId,
-    /// The reqwest request, or why it could not be made.
-    request: Result<reqwest::Request, TransportErrorKind>,
+    request: Arc<HttpRequest>,
     timeout: Duration,
 }
 
@@ -597,8 +598,6 @@ struct Core {
     fetcher: Arc<Fetcher>,
     /// Callers waiting for a `Completed`, by request id.
     pending: HashMap<u64, Reply, BuildHasherDefault<IdHasher>>,
-    /// Makes the reqwest request of each transmission.
-    requests: Requests,
     /// Transmissions no caller will send (the caller is gone), for the
     /// driver task to send.
     orphans: Vec<Sending>,
@@ -808,7 +807,7 @@ impl Core {
         log::transmit(&t);
         let attempt = Attempt {
             id: t.attempt,
-            request: self.requests.build(&t.request),
+            request: t.request,
             timeout: t.timeout,
         };
         let unsent = match self.pending.get(&t.request_id.get()) {
@@ -838,8 +837,8 @@ impl Core {
     }
 }
 
-/// Turns the engine's [`HttpRequest`]s into reqwest requests. Behind the
-/// engine's lock, so its caches need no lock of their own: the base URL is
+/// Turns the engine's [`HttpRequest`]s into reqwest requests. Behind one
+/// lock of its own, so its caches need no other: the base URL is
 /// parsed once (a request's path is then parsed relative to it, without
 /// parsing the scheme and host again), each path's URL is kept once parsed,
 /// and header names are kept once made.
@@ -1008,11 +1007,21 @@ fn header_value(name: &HeaderName, value: &str) -> Option<HeaderValue> {
 
 /// What a transmission in flight needs, shared by the driver task and its
 /// handles.
-#[derive(Debug)]
 struct Fetcher {
     http: reqwest::Client,
     max_body_bytes: usize,
     start: tokio::time::Instant,
+    /// Makes the reqwest request of each transmission (its own lock, held
+    /// only while one is made).
+    requests: Mutex<Requests>,
+}
+
+impl std::fmt::Debug for Fetcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fetcher")
+            .field("max_body_bytes", &self.max_body_bytes)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Fetcher {
@@ -1024,7 +1033,12 @@ impl Fetcher {
     /// caller then drops it); [`Fetcher::bound`] gives one to a
     /// transmission nobody waits for.
     fn start(self: &Arc<Self>, attempt: Attempt) -> Sending {
-        let sent = attempt.request.map(|r| self.http.execute(r));
+        let built = self
+            .requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .build(&attempt.request);
+        let sent = built.map(|r| self.http.execute(r));
         Sending {
             fetch: Box::pin(Arc::clone(self).run(attempt.id, sent)),
             attempt: attempt.id,
