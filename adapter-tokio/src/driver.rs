@@ -1,24 +1,27 @@
-//! The driver: one tokio task owns the core's [`Engine`] and carries out what
-//! it decides.
+//! The driver: the core's [`Engine`] behind one lock, and one tokio task
+//! for what no caller is there to do.
 //!
-//! Callers hand requests to the task over a channel. The task runs the
-//! engine's loop exactly as the core documents it:
+//! Every change to the engine runs its loop exactly as the core documents
+//! it, under the lock:
 //!
-//! 1. take a command (submit, cancel, status, shutdown) or an attempt's
-//!    answer, and feed it to the engine;
+//! 1. feed the engine the change (a submission, an attempt's answer, a
+//!    cancellation, the timer, a command);
 //! 2. drain [`Engine::poll_output`]: each [`Output::Transmit`] is turned
-//!    into a reqwest request and handed to the caller whose request it is,
-//!    which sends it from its own task and brings the answer back as an
-//!    [`Input`] (a transmission whose caller is gone is sent by the driver
-//!    task itself); each [`Event`] is logged (one `tracing` line per event)
-//!    and a [`Event::Completed`] answers its caller;
-//! 3. arm one timer for `Output::Timeout(Some(at))` and go to 1.
+//!    into a reqwest request and left in the mailbox of the caller whose
+//!    request it is, which sends it from its own task and brings the answer
+//!    back as an [`Input`] (a transmission whose caller is gone is sent by
+//!    the driver task); each [`Event`] is logged (one `tracing` line per
+//!    event) and a [`Event::Completed`] answers its caller;
+//! 3. tell the driver task when `Output::Timeout(Some(at))` is earlier than
+//!    its one timer is armed for.
 //!
-//! Sending from the caller's task does what plain reqwest does (no task
-//! per transmission, the HTTP work spread over the runtime's workers, the
-//! response waking the task that waits for it); under load one wake-up of
-//! the driver task takes every command and answer that has arrived (up to a
-//! batch) before draining the engine once.
+//! A caller submits its request and feeds in its attempts' answers itself:
+//! what concerns it (its attempt, its completion) is in its mailbox when it
+//! lets go of the lock, so a request costs its caller no more wake-ups
+//! than plain reqwest (the response wakes the task that waits for it);
+//! another caller's mail wakes that caller. The driver task runs the timer,
+//! the transmissions whose callers left, status, breaker control and
+//! shutdown.
 //!
 //! The driver decides nothing: retries, rate, breaker, timeouts and caching
 //! are the engine's. It only turns reqwest's errors into
@@ -47,7 +50,7 @@ use novitai_core::http::{Headers, HttpRequest, HttpResponse, Method, is_sensitiv
 use novitai_core::retry::TransportErrorKind;
 use novitai_core::{Duration, Instant};
 use reqwest::header::{HeaderName, HeaderValue};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::breaker_share::{self, BreakerShare};
 use crate::log;
@@ -154,18 +157,13 @@ enum BreakerControl {
     Reset,
 }
 
+/// What the driver task is asked to do. Submissions, answers and
+/// cancellations do not travel here: callers feed the engine themselves
+/// (see [`Shared`]).
 enum Command {
-    Submit {
-        request: HttpRequest,
-        options: RequestOptions,
-        reply: Reply,
-    },
-    /// An attempt's answer, from the caller that sent it.
-    Answer(Input),
     /// A transmission whose caller stopped waiting before it ended; its
     /// answer may still matter (coalesced requests share it).
-    Adopt(Fetch),
-    Cancel(RequestId),
+    Adopt(Sending),
     Status(oneshot::Sender<EngineStatus>),
     Breaker(BreakerControl, oneshot::Sender<()>),
     Shutdown(oneshot::Sender<()>),
@@ -177,13 +175,13 @@ enum Command {
 /// outputs are carried out.
 const BATCH: usize = 256;
 
-/// A handle to the driver task. Cheap to clone; many tasks may share one.
-/// When the last handle is dropped, the task cancels whatever is pending and
-/// exits.
+/// A handle to the driver. Cheap to clone; many tasks may share one.
+/// When the last handle is dropped, the driver task cancels whatever is
+/// pending and exits.
 #[derive(Clone, Debug)]
 pub struct Driver {
     commands: mpsc::UnboundedSender<Command>,
-    fetcher: Arc<Fetcher>,
+    shared: Arc<Shared>,
     seed: u64,
 }
 
@@ -207,21 +205,29 @@ impl Driver {
         let start = tokio::time::Instant::now();
         let engine = Engine::new(config, seed, Instant::ZERO).map_err(DriverError::Engine)?;
         let (commands, command_rx) = mpsc::unbounded_channel();
+        let requests = Requests::new(&options.base_url);
+        tracing::info!(seed, base_url = %requests.base_url, "novitai driver started");
         let fetcher = Arc::new(Fetcher {
             http,
             max_body_bytes: options.max_body_bytes,
             start,
+            requests: Mutex::new(requests),
         });
-        let task = Task {
+        let core = Core {
             engine,
             start,
             fetcher: Arc::clone(&fetcher),
             pending: HashMap::default(),
-            requests: Requests::new(&options.base_url),
             orphans: Vec::new(),
             stopping: false,
             breaker_share: options.breaker_share.clone(),
+            wake: None,
         };
+        let shared = Arc::new(Shared {
+            core: Mutex::new(core),
+            rearm: Notify::new(),
+            fetcher,
+        });
         // ---- breaker share (fleet): poll the share, feed the engine -------
         if let Some(share) = options.breaker_share {
             let weak = commands.downgrade();
@@ -236,11 +242,13 @@ impl Driver {
             });
         }
         // ---- end breaker share ---------------------------------------------
-        tracing::info!(seed, base_url = %task.requests.base_url, "novitai driver started");
+        let task = Task {
+            shared: Arc::clone(&shared),
+        };
         runtime.spawn(task.run(command_rx));
         Ok(Driver {
             commands,
-            fetcher,
+            shared,
             seed,
         })
     }
@@ -266,16 +274,18 @@ impl Driver {
         options: RequestOptions,
     ) -> Result<Completed, Rejected> {
         let mailbox = Arc::new(Mailbox::default());
-        self.commands
-            .send(Command::Submit {
-                request,
-                options,
-                reply: Reply(Arc::clone(&mailbox)),
-            })
-            .map_err(|_| Rejected::ShuttingDown)?;
+        let id = {
+            let mut core = self.shared.lock();
+            let now = core.now();
+            let id = core.engine.submit(request, options, now)?;
+            core.pending
+                .insert(id.get(), Reply(Some(Arc::clone(&mailbox))));
+            self.shared.settle(core, &self.commands);
+            id
+        };
         let mut call = Call {
-            commands: &self.commands,
-            fetcher: &self.fetcher,
+            driver: self,
+            id,
             mailbox,
             fetch: None,
             finished: false,
@@ -336,6 +346,14 @@ impl Driver {
 /// engine's input.
 type Fetch = Pin<Box<dyn Future<Output = Input> + Send>>;
 
+/// An attempt being sent by its caller.
+struct Sending {
+    fetch: Fetch,
+    attempt: AttemptId,
+    /// The attempt's timeout (see [`Fetcher::bound`]).
+    timeout: Duration,
+}
+
 /// What the driver tells a caller.
 enum Mail {
     /// Send this attempt of the caller's request.
@@ -348,16 +366,16 @@ enum Mail {
     },
 }
 
-/// One attempt, ready to send.
+/// One attempt to send (its reqwest request is made by whoever sends it,
+/// outside the engine's lock).
 struct Attempt {
     id: AttemptId,
-    /// The reqwest request, or why it could not be made.
-    request: Result<reqwest::Request, TransportErrorKind>,
+    request: Arc<HttpRequest>,
     timeout: Duration,
 }
 
-/// Where the driver leaves a caller's mail: one slot (the driver never
-/// has two letters for one caller at once: an attempt is taken before the
+/// Where the engine's outputs for a caller are left: one slot (there is
+/// never two letters for one caller at once: an attempt is taken before the
 /// next one or the end can be decided) and the caller's waker.
 #[derive(Default)]
 struct Mailbox {
@@ -367,8 +385,6 @@ struct Mailbox {
 
 #[derive(Default)]
 struct Slot {
-    /// The engine's id of the request, once submitted.
-    id: Option<RequestId>,
     mail: Option<Mail>,
     /// The driver side is gone: no more mail will come.
     closed: bool,
@@ -382,33 +398,39 @@ impl Mailbox {
     }
 }
 
-/// The driver's side of a caller's [`Mailbox`]. Dropped without a
+/// The engine's side of a caller's [`Mailbox`]. Dropped without a
 /// [`Mail::Done`], it tells the caller that the driver is gone.
-struct Reply(Arc<Mailbox>);
+/// (`None` once [`Reply::done`] has said the last word.)
+struct Reply(Option<Arc<Mailbox>>);
 
 impl Reply {
     /// Hands `attempt` to the caller; gives it back when the caller is gone
     /// or has not taken its previous mail yet.
     fn offer(&self, attempt: Attempt) -> Option<Attempt> {
+        let Some(mailbox) = &self.0 else {
+            return Some(attempt);
+        };
         {
-            let mut slot = self.0.slot();
+            let mut slot = mailbox.slot();
             if slot.gone || slot.mail.is_some() {
                 return Some(attempt);
             }
             slot.mail = Some(Mail::Attempt(attempt));
         }
-        self.0.waker.wake();
+        mailbox.waker.wake();
         None
     }
 
     /// Ends the caller's wait. An attempt it has not taken yet is given
     /// back.
-    fn done(self, result: Result<Completed, Rejected>, adopt: bool) -> Option<Attempt> {
+    fn done(mut self, result: Result<Completed, Rejected>, adopt: bool) -> Option<Attempt> {
+        // Taken: the drop has nothing more to tell.
+        let mailbox = self.0.take()?;
         let unsent = {
-            let mut slot = self.0.slot();
+            let mut slot = mailbox.slot();
             slot.mail.replace(Mail::Done { result, adopt })
         };
-        self.0.waker.wake();
+        mailbox.waker.wake();
         match unsent {
             Some(Mail::Attempt(a)) => Some(a),
             _ => None,
@@ -418,8 +440,10 @@ impl Reply {
 
 impl Drop for Reply {
     fn drop(&mut self) {
-        self.0.slot().closed = true;
-        self.0.waker.wake();
+        if let Some(mailbox) = &self.0 {
+            mailbox.slot().closed = true;
+            mailbox.waker.wake();
+        }
     }
 }
 
@@ -427,19 +451,19 @@ impl Drop for Reply {
 /// cancels the request in the engine and hands an attempt still out to the
 /// driver task.
 struct Call<'a> {
-    commands: &'a mpsc::UnboundedSender<Command>,
-    fetcher: &'a Arc<Fetcher>,
+    driver: &'a Driver,
+    id: RequestId,
     mailbox: Arc<Mailbox>,
-    fetch: Option<Fetch>,
+    fetch: Option<Sending>,
     finished: bool,
 }
 
 impl Call<'_> {
-    /// Sends the attempts the driver hands over and returns their answers,
+    /// Sends the attempts the engine hands over and feeds it their answers,
     /// until the request is over.
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<Completed, Rejected>> {
-        self.mailbox.waker.register(cx.waker());
         loop {
+            self.mailbox.waker.register(cx.waker());
             let (mail, closed) = {
                 let mut slot = self.mailbox.slot();
                 (slot.mail.take(), slot.closed)
@@ -448,7 +472,7 @@ impl Call<'_> {
                 Some(Mail::Attempt(attempt)) => {
                     // A later attempt of the same request: the engine has
                     // given up on the earlier one.
-                    self.fetch = Some(self.fetcher.start(attempt));
+                    self.fetch = Some(self.driver.shared.fetcher.start(attempt));
                 }
                 Some(Mail::Done { result, adopt }) => {
                     self.finished = true;
@@ -458,7 +482,7 @@ impl Call<'_> {
                     if let Some(fetch) = self.fetch.take()
                         && adopt
                     {
-                        let _ = self.commands.send(Command::Adopt(fetch));
+                        let _ = self.driver.commands.send(Command::Adopt(fetch));
                     }
                     return Poll::Ready(result);
                 }
@@ -471,14 +495,17 @@ impl Call<'_> {
             let Some(fetch) = &mut self.fetch else {
                 return Poll::Pending;
             };
-            let Poll::Ready(input) = fetch.as_mut().poll(cx) else {
+            let Poll::Ready(input) = fetch.fetch.as_mut().poll(cx) else {
                 return Poll::Pending;
             };
             self.fetch = None;
-            if self.commands.send(Command::Answer(input)).is_err() {
-                self.finished = true;
-                return Poll::Ready(Err(Rejected::ShuttingDown));
-            }
+            // What the answer brings this caller is read right after (the
+            // loop), so it needs no wake-up.
+            drop(self.mailbox.waker.take());
+            let shared = &self.driver.shared;
+            let mut core = shared.lock();
+            core.answer(input);
+            shared.settle(core, &self.driver.commands);
         }
     }
 }
@@ -488,44 +515,99 @@ impl Drop for Call<'_> {
         if self.finished {
             return;
         }
-        // Not submitted yet: the driver sees `gone` and cancels it then.
-        let (id, unsent) = {
+        let unsent = {
             let mut slot = self.mailbox.slot();
             slot.gone = true;
-            let unsent = match slot.mail.take() {
+            match slot.mail.take() {
                 Some(Mail::Attempt(a)) => Some(a),
                 _ => None,
-            };
-            (slot.id, unsent)
+            }
         };
-        if let Some(id) = id {
-            let _ = self.commands.send(Command::Cancel(id));
+        let shared = &self.driver.shared;
+        {
+            let mut core = shared.lock();
+            let now = core.now();
+            core.engine.cancel(self.id, now);
+            shared.settle(core, &self.driver.commands);
         }
         if let Some(attempt) = unsent {
-            self.fetch = Some(self.fetcher.start(attempt));
+            self.fetch = Some(shared.fetcher.start(attempt));
         }
         if let Some(fetch) = self.fetch.take() {
-            let _ = self.commands.send(Command::Adopt(fetch));
+            let _ = self.driver.commands.send(Command::Adopt(fetch));
         }
     }
 }
 
-/// The state of the driver task.
-struct Task {
+/// What callers and the driver task share: the engine with its callers
+/// and request builder behind one lock, and the timer's alarm.
+///
+/// A caller submits its request and feeds the engine its attempts'
+/// answers itself, under the lock, and carries out the engine's outputs
+/// before letting go of it (its own attempt or completion lands in its own
+/// mailbox, read at once; another caller's is mailed to it with a
+/// wake-up). The driver task runs the engine's timer, the transmissions
+/// whose callers left, and the rarer commands.
+struct Shared {
+    core: Mutex<Core>,
+    /// Told when the engine wants to be woken earlier than the timer is
+    /// armed for.
+    rearm: Notify,
+    fetcher: Arc<Fetcher>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Core> {
+        self.core.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Carries out the engine's outputs after a change, lets go of the
+    /// lock, then tells the driver task about an earlier wake-up and hands
+    /// it the transmissions whose callers are gone.
+    fn settle(
+        &self,
+        mut core: std::sync::MutexGuard<'_, Core>,
+        commands: &mpsc::UnboundedSender<Command>,
+    ) {
+        let next = core.drain();
+        let earlier = next.is_some_and(|at| core.wake.is_none_or(|armed| at < armed));
+        if earlier {
+            core.wake = next;
+        }
+        let orphans = std::mem::take(&mut core.orphans);
+        drop(core);
+        if earlier {
+            self.rearm.notify_one();
+        }
+        for fetch in orphans {
+            let _ = commands.send(Command::Adopt(fetch));
+        }
+    }
+}
+
+/// The engine and what carries out its outputs.
+struct Core {
     engine: Engine,
     start: tokio::time::Instant,
     fetcher: Arc<Fetcher>,
     /// Callers waiting for a `Completed`, by request id.
     pending: HashMap<u64, Reply, BuildHasherDefault<IdHasher>>,
-    /// Makes the reqwest request of each transmission.
-    requests: Requests,
-    /// Transmissions no caller will send (the caller is gone), for the task
-    /// to send itself.
-    orphans: Vec<Fetch>,
+    /// Transmissions no caller will send (the caller is gone), for the
+    /// driver task to send.
+    orphans: Vec<Sending>,
     /// Shutting down: attempts still out are dropped, not adopted.
     stopping: bool,
     /// Where the engine's own breaker trips are published (fleet).
     breaker_share: Option<Arc<dyn BreakerShare>>,
+    /// The earliest instant the engine asked to be woken at since the
+    /// timer last fired (what the driver task's timer is armed for).
+    wake: Option<Instant>,
 }
 
 /// Hashes the engine's request ids (unique, increasing numbers chosen by
@@ -555,78 +637,90 @@ enum Flow {
     Exit(Option<oneshot::Sender<()>>),
 }
 
-impl Task {
-    fn now(&self) -> Instant {
-        core_instant(self.start, tokio::time::Instant::now())
-    }
+/// The driver task: the engine's timer, orphaned transmissions and
+/// commands.
+struct Task {
+    shared: Arc<Shared>,
+}
 
-    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+impl Task {
+    async fn run(self, mut commands: mpsc::UnboundedReceiver<Command>) {
         // The transmissions this task sends itself (their callers are
         // gone): each answer is fed to the engine as soon as it comes, and
         // dropping the set (at shutdown) aborts whatever is still out.
         let mut in_flight: FuturesUnordered<Fetch> = FuturesUnordered::new();
-        let sleep = tokio::time::sleep_until(self.start);
+        let start = self.shared.lock().start;
+        let sleep = tokio::time::sleep_until(start);
         tokio::pin!(sleep);
-        let mut wake: Option<Instant> = None;
+        // What `sleep` is armed for.
+        let mut armed: Option<Instant> = None;
         let done = loop {
             let flow = tokio::select! {
                 biased;
                 Some(input) = in_flight.next(), if !in_flight.is_empty() => {
-                    self.answer(input);
+                    self.shared.lock().answer(input);
                     Flow::Continue
                 }
                 command = commands.recv() => match command {
-                    Some(c) => self.command(c),
+                    Some(c) => self.command(c, &mut in_flight),
                     // Every handle is gone: nobody can wait for anything.
                     None => Flow::Exit(None),
                 },
-                () = &mut sleep, if wake.is_some() => {
-                    wake = None;
-                    let now = self.now();
-                    self.engine.handle_input(Input::Timeout(now));
+                () = self.shared.rearm.notified() => Flow::Continue,
+                () = &mut sleep, if armed.is_some() => {
+                    armed = None;
+                    let mut core = self.shared.lock();
+                    core.wake = None;
+                    let now = core.now();
+                    core.engine.handle_input(Input::Timeout(now));
                     Flow::Continue
                 }
             };
             if let Flow::Exit(reply) = flow {
                 break reply;
             }
-            // Take whatever else has arrived before draining the engine once:
-            // under load this turns many messages into one drain (and one
-            // wake-up computation) instead of one each. (Polling the set
-            // without a waker here is safe: the `select!` above polls it
-            // again with this task's waker before the task sleeps.)
+            // Take whatever else has arrived before draining the engine
+            // once. (Polling the set without a waker here is safe: the
+            // `select!` above polls it again with this task's waker before
+            // the task sleeps.)
             let mut exit = None;
             for _ in 0..BATCH {
                 if let Ok(command) = commands.try_recv() {
-                    if let Flow::Exit(reply) = self.command(command) {
+                    if let Flow::Exit(reply) = self.command(command, &mut in_flight) {
                         exit = Some(reply);
                         break;
                     }
                 } else if let Some(Some(input)) = in_flight.next().now_or_never() {
-                    self.answer(input);
+                    self.shared.lock().answer(input);
                 } else {
                     break;
                 }
             }
-            in_flight.extend(self.orphans.drain(..));
             if let Some(reply) = exit {
                 break reply;
             }
+            let wake = {
+                let mut core = self.shared.lock();
+                let next = core.drain();
+                if next.is_some_and(|at| core.wake.is_none_or(|w| at < w)) {
+                    core.wake = next;
+                }
+                in_flight.extend(core.orphans.drain(..).map(|s| self.shared.fetcher.bound(s)));
+                core.wake
+            };
             // Re-arm only when the engine wants to be woken earlier than the
             // armed timer. A timer that fires before the engine's instant is
             // harmless (the engine finds nothing due and names the next
-            // instant) and saves a timer-wheel update per message.
-            let next = self.drain();
-            in_flight.extend(self.orphans.drain(..));
-            if let Some(at) = next
-                && wake.is_none_or(|armed| at < armed)
-                && let Some(deadline) = tokio_instant(self.start, at)
+            // instant) and saves a timer-wheel update per change.
+            if let Some(at) = wake
+                && armed.is_none_or(|a| at < a)
+                && let Some(deadline) = tokio_instant(start, at)
             {
-                wake = Some(at);
+                armed = Some(at);
                 sleep.as_mut().reset(deadline);
             }
         };
-        self.stop();
+        self.shared.lock().stop();
         // Abort the transmissions still out.
         drop(in_flight);
         tracing::info!("novitai driver stopped");
@@ -635,63 +729,39 @@ impl Task {
         }
     }
 
-    fn command(&mut self, command: Command) -> Flow {
+    fn command(&self, command: Command, in_flight: &mut FuturesUnordered<Fetch>) -> Flow {
+        let mut core = self.shared.lock();
         match command {
-            Command::Submit {
-                request,
-                options,
-                reply,
-            } => {
-                let now = self.now();
-                match self.engine.submit(request, options, now) {
-                    Ok(id) => {
-                        let gone = {
-                            let mut slot = reply.0.slot();
-                            slot.id = Some(id);
-                            slot.gone
-                        };
-                        if gone {
-                            // The caller stopped waiting before its request
-                            // was submitted.
-                            self.engine.cancel(id, now);
-                        } else {
-                            self.pending.insert(id.get(), reply);
-                        }
-                    }
-                    Err(rejected) => {
-                        let _ = reply.done(Err(rejected), false);
-                    }
-                }
-            }
-            Command::Answer(input) => self.answer(input),
-            Command::Adopt(fetch) => self.orphans.push(fetch),
-            Command::Cancel(id) => {
-                let now = self.now();
-                self.engine.cancel(id, now);
-            }
+            Command::Adopt(sending) => in_flight.push(self.shared.fetcher.bound(sending)),
             Command::Status(reply) => {
-                let now = self.now();
-                let _ = reply.send(self.engine.status(now));
+                let now = core.now();
+                let _ = reply.send(core.engine.status(now));
             }
             Command::Breaker(control, reply) => {
-                let now = self.now();
+                let now = core.now();
                 match control {
-                    BreakerControl::ForceOpen => self.engine.force_breaker_open(now),
-                    BreakerControl::Reset => self.engine.reset_breaker(now),
+                    BreakerControl::ForceOpen => core.engine.force_breaker_open(now),
+                    BreakerControl::Reset => core.engine.reset_breaker(now),
                 }
                 let _ = reply.send(());
             }
             Command::Shutdown(reply) => return Flow::Exit(Some(reply)),
             // Breaker share: the engine decides what a trip seen elsewhere does.
             Command::AdoptTrip(left) => {
-                let now = self.now();
+                let now = core.now();
                 // Rounded up: the adopted trip never ends before the shared one.
                 let left = u64::try_from(left.as_micros().div_ceil(1000)).unwrap_or(u64::MAX);
-                self.engine
+                core.engine
                     .adopt_trip(now + Duration::from_millis(left), now);
             }
         }
         Flow::Continue
+    }
+}
+
+impl Core {
+    fn now(&self) -> Instant {
+        core_instant(self.start, tokio::time::Instant::now())
     }
 
     fn answer(&mut self, input: Input) {
@@ -731,13 +801,13 @@ impl Task {
         }
     }
 
-    /// Hands the attempt to its caller, or sends it from this task when the
+    /// Hands the attempt to its caller, or to the driver task when the
     /// caller is gone.
     fn transmit(&mut self, t: Transmit) {
         log::transmit(&t);
         let attempt = Attempt {
             id: t.attempt,
-            request: self.requests.build(&t.request),
+            request: t.request,
             timeout: t.timeout,
         };
         let unsent = match self.pending.get(&t.request_id.get()) {
@@ -753,7 +823,7 @@ impl Task {
         self.orphans.push(self.fetcher.start(attempt));
     }
 
-    /// Cancels every request (the caller drops the transmissions in
+    /// Cancels every request (the callers drop the transmissions in
     /// flight).
     fn stop(&mut self) {
         self.stopping = true;
@@ -767,10 +837,11 @@ impl Task {
     }
 }
 
-/// Turns the engine's [`HttpRequest`]s into reqwest requests. Owned by the
-/// driver task, so its caches need no lock: the base URL is parsed once
-/// (a request's path is then parsed relative to it, without parsing the
-/// scheme and host again) and header names are kept once made.
+/// Turns the engine's [`HttpRequest`]s into reqwest requests. Behind one
+/// lock of its own, so its caches need no other: the base URL is
+/// parsed once (a request's path is then parsed relative to it, without
+/// parsing the scheme and host again), each path's URL is kept once parsed,
+/// and header names are kept once made.
 struct Requests {
     /// The base URL as configured, without trailing slashes.
     base_url: String,
@@ -784,6 +855,10 @@ struct Requests {
     /// the standard set and every value cost an allocation each time they
     /// are made.
     names: Vec<KnownHeader>,
+    /// URLs already parsed, by path and query (a retry, or another
+    /// request to the same path, copies the parsed URL instead of parsing
+    /// it again); at most [`MAX_URLS`], emptied when full.
+    urls: HashMap<String, reqwest::Url>,
 }
 
 /// A header name seen before, with its last value while that value does
@@ -797,6 +872,9 @@ struct KnownHeader {
 
 /// The most distinct header names [`Requests`] keeps.
 const MAX_NAMES: usize = 32;
+
+/// The most parsed URLs [`Requests`] keeps.
+const MAX_URLS: usize = 256;
 
 impl Requests {
     fn new(base_url: &str) -> Requests {
@@ -816,6 +894,7 @@ impl Requests {
             base,
             base_path,
             names: Vec::new(),
+            urls: HashMap::new(),
         }
     }
 
@@ -823,7 +902,7 @@ impl Requests {
     /// would have reported for it (an unusable URL or header:
     /// [`TransportErrorKind::Other`]).
     fn build(&mut self, request: &HttpRequest) -> Result<reqwest::Request, TransportErrorKind> {
-        let url = self.url(request).ok_or(TransportErrorKind::Other)?;
+        let url = self.cached_url(request).ok_or(TransportErrorKind::Other)?;
         let mut out = reqwest::Request::new(method(request.method), url);
         let headers = out.headers_mut();
         for (name, value) in request.headers.iter() {
@@ -834,6 +913,20 @@ impl Requests {
             *out.body_mut() = Some(reqwest::Body::from(body.clone()));
         }
         Ok(out)
+    }
+
+    /// [`Requests::url`], parsed once per path and query.
+    fn cached_url(&mut self, request: &HttpRequest) -> Option<reqwest::Url> {
+        if let Some(url) = self.urls.get(request.path_and_query.as_str()) {
+            return Some(url.clone());
+        }
+        let url = self.url(request)?;
+        if self.urls.len() >= MAX_URLS {
+            self.urls.clear();
+        }
+        self.urls
+            .insert(request.path_and_query.clone(), url.clone());
+        Some(url)
     }
 
     /// The request's URL, as [`HttpRequest::url`] would spell it.
@@ -914,20 +1007,65 @@ fn header_value(name: &HeaderName, value: &str) -> Option<HeaderValue> {
 
 /// What a transmission in flight needs, shared by the driver task and its
 /// handles.
-#[derive(Debug)]
 struct Fetcher {
     http: reqwest::Client,
     max_body_bytes: usize,
     start: tokio::time::Instant,
+    /// Makes the reqwest request of each transmission (its own lock, held
+    /// only while one is made).
+    requests: Mutex<Requests>,
+}
+
+impl std::fmt::Debug for Fetcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fetcher")
+            .field("max_body_bytes", &self.max_body_bytes)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Fetcher {
     /// Starts sending one attempt (or reporting why it could not be
     /// built). The request is handed to reqwest before the future is made,
     /// so the future stays small (it is boxed, once per attempt).
-    fn start(self: &Arc<Self>, attempt: Attempt) -> Fetch {
-        let sent = attempt.request.map(|r| self.http.execute(r));
-        Box::pin(Arc::clone(self).run(attempt.id, sent, attempt.timeout))
+    ///
+    /// It has no timer of its own: the engine times the attempt out (its
+    /// caller then drops it); [`Fetcher::bound`] gives one to a
+    /// transmission nobody waits for.
+    fn start(self: &Arc<Self>, attempt: Attempt) -> Sending {
+        let built = self
+            .requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .build(&attempt.request);
+        let sent = built.map(|r| self.http.execute(r));
+        Sending {
+            fetch: Box::pin(Arc::clone(self).run(attempt.id, sent)),
+            attempt: attempt.id,
+            timeout: attempt.timeout,
+        }
+    }
+
+    /// A transmission whose caller left, for the driver task: it ends as a
+    /// [`TransportErrorKind::Timeout`] at the latest the attempt's timeout
+    /// after now (the engine has timed it out by then).
+    fn bound(self: &Arc<Self>, sending: Sending) -> Fetch {
+        let fetcher = Arc::clone(self);
+        Box::pin(async move {
+            let Sending {
+                fetch,
+                attempt,
+                timeout,
+            } = sending;
+            match tokio::time::timeout(std_duration(timeout), fetch).await {
+                Ok(input) => input,
+                Err(_) => Input::TransportError {
+                    attempt,
+                    now: core_instant(fetcher.start, tokio::time::Instant::now()),
+                    kind: TransportErrorKind::Timeout,
+                },
+            }
+        })
     }
 
     /// The attempt's answer or transport error, as the engine's input.
@@ -935,16 +1073,12 @@ impl Fetcher {
         self: Arc<Self>,
         attempt: AttemptId,
         sent: Result<F, TransportErrorKind>,
-        timeout: Duration,
     ) -> Input
     where
         F: Future<Output = Result<reqwest::Response, reqwest::Error>>,
     {
         let result = match sent {
-            Ok(sent) => match tokio::time::timeout(std_duration(timeout), self.read(sent)).await {
-                Ok(result) => result,
-                Err(_) => Err(TransportErrorKind::Timeout),
-            },
+            Ok(sent) => self.read(sent).await,
             Err(kind) => Err(kind),
         };
         let now = core_instant(self.start, tokio::time::Instant::now());
@@ -966,11 +1100,18 @@ impl Fetcher {
     {
         let mut response = sent.await.map_err(|e| transport_kind(&e))?;
         let status = response.status().as_u16();
-        let headers: Headers = response
-            .headers()
+        // Sized first: the conversion then allocates twice in all.
+        let map = response.headers();
+        let bytes = map
             .iter()
-            .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
-            .collect();
+            .map(|(n, v)| n.as_str().len().saturating_add(v.len()))
+            .fold(0usize, usize::saturating_add);
+        let mut headers = Headers::with_capacity(map.len(), bytes);
+        for (name, value) in map {
+            if let Ok(value) = value.to_str() {
+                headers.append(name.as_str(), value);
+            }
+        }
         let limit = self.max_body_bytes;
         let length = response.content_length();
         if length.is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX)) {

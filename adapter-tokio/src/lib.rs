@@ -10,8 +10,10 @@
 //! - [`lifecycle`]: `novita.create_and_wait(..)` / `start_and_wait(..)` /
 //!   `wait_until_ready(..)`, the core's start-up monitor carried out (polls through the engine, health
 //!   probes, webhook notifications, a progress stream).
-//! - [`Driver`]: one tokio task owning the engine; callers submit over a
-//!   channel and await their [`Completed`](novitai_core::engine::Completed).
+//! - [`Driver`]: the engine behind one lock; callers submit and feed in
+//!   their answers themselves and await their
+//!   [`Completed`](novitai_core::engine::Completed), one tokio task runs its
+//!   timer.
 //!   An optional [`BreakerShare`] publishes the engine's breaker trips and
 //!   feeds trips seen by other workers back to it ([`breaker_share`]).
 //! - Logging with `tracing`, mapped one-to-one from the engine's events

@@ -78,80 +78,217 @@ pub fn is_sensitive_header(name: &str) -> bool {
 }
 
 /// An ordered list of header name/value pairs (names case-insensitive).
-#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Headers(Vec<(String, String)>);
+///
+/// Stored as one text with every name and value back to back and a list of
+/// where each line is: converting a response's headers costs two
+/// allocations, not two per line. Serialized as a list of `[name, value]`
+/// pairs.
+#[derive(Clone, Default)]
+pub struct Headers {
+    /// Every line's name and value, back to back (and, after a removal
+    /// that could not shrink it, nothing else: see [`Headers::remove`]).
+    text: String,
+    /// Where each line's name and value are in `text`.
+    lines: Vec<Line>,
+}
+
+/// Bytes a header text first makes room for (a request's usual headers).
+const FIRST_TEXT: usize = 256;
+/// Lines a header list first makes room for.
+const FIRST_LINES: usize = 8;
+
+/// One header line: its name is `text[start..split]`, its value
+/// `text[split..end]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Line {
+    start: usize,
+    split: usize,
+    end: usize,
+}
 
 impl Headers {
     /// No headers.
     #[must_use]
     pub const fn new() -> Headers {
-        Headers(Vec::new())
+        Headers {
+            text: String::new(),
+            lines: Vec::new(),
+        }
+    }
+
+    /// No headers, with room for `lines` lines whose names and values take
+    /// `bytes` bytes in all (so that adding them allocates nothing more).
+    #[must_use]
+    pub fn with_capacity(lines: usize, bytes: usize) -> Headers {
+        Headers {
+            text: String::with_capacity(bytes),
+            lines: Vec::with_capacity(lines),
+        }
+    }
+
+    fn name_of(&self, l: &Line) -> &str {
+        self.text.get(l.start..l.split).unwrap_or("")
+    }
+
+    fn value_of(&self, l: &Line) -> &str {
+        self.text.get(l.split..l.end).unwrap_or("")
+    }
+
+    /// `true` when line `l` is header `name`.
+    fn is(&self, l: &Line, name: &str) -> bool {
+        is_line(&self.text, l, name)
     }
 
     /// The first value of header `name`, compared case-insensitively.
     #[must_use]
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
+        self.lines
             .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .find(|l| self.is(l, name))
+            .map(|l| self.value_of(l))
     }
 
     /// Sets header `name`, replacing every earlier value of it.
-    pub fn set(&mut self, name: impl Into<String>, value: impl Into<String>) {
-        let name = name.into();
-        self.0.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
-        self.0.push((name, value.into()));
+    pub fn set(&mut self, name: impl AsRef<str>, value: impl AsRef<str>) {
+        let name = name.as_ref();
+        self.remove(name);
+        self.append(name, value);
     }
 
     /// Appends a header without removing earlier values of the same name.
-    pub fn append(&mut self, name: impl Into<String>, value: impl Into<String>) {
-        self.0.push((name.into(), value.into()));
+    pub fn append(&mut self, name: impl AsRef<str>, value: impl AsRef<str>) {
+        self.append_parts(name.as_ref(), &[value.as_ref()]);
+    }
+
+    /// Sets header `name` to the concatenation of `parts` (no string is
+    /// built for the value first).
+    pub(crate) fn set_parts(&mut self, name: &str, parts: &[&str]) {
+        self.remove(name);
+        self.append_parts(name, parts);
+    }
+
+    fn append_parts(&mut self, name: &str, parts: &[&str]) {
+        // One growth per line at most; a request's few headers fit the
+        // first allocation.
+        let more = parts
+            .iter()
+            .map(|p| p.len())
+            .fold(name.len(), usize::saturating_add);
+        if self.text.capacity() == 0 {
+            self.text.reserve(more.max(FIRST_TEXT));
+        } else {
+            self.text.reserve(more);
+        }
+        if self.lines.capacity() == 0 {
+            self.lines.reserve(FIRST_LINES);
+        }
+        let start = self.text.len();
+        self.text.push_str(name);
+        let split = self.text.len();
+        for part in parts {
+            self.text.push_str(part);
+        }
+        let end = self.text.len();
+        self.lines.push(Line { start, split, end });
     }
 
     /// Removes every value of header `name`.
     pub fn remove(&mut self, name: &str) {
-        self.0.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        let (text, before) = (&self.text, self.lines.len());
+        self.lines.retain(|l| !is_line(text, l, name));
+        if self.lines.len() == before {
+            return;
+        }
+        // The removed lines' bytes stay in the text until they outweigh the
+        // live ones; then the text is written afresh.
+        let live = self
+            .lines
+            .iter()
+            .map(|l| l.end.saturating_sub(l.start))
+            .fold(0usize, usize::saturating_add);
+        if live.saturating_mul(2) < self.text.len() {
+            let old = core::mem::take(self);
+            for (n, v) in old.iter() {
+                self.append(n, v);
+            }
+        }
     }
 
     /// Iterates over `(name, value)` pairs in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+        self.lines
+            .iter()
+            .map(|l| (self.name_of(l), self.value_of(l)))
     }
 
     /// Number of header lines.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.lines.len()
     }
 
     /// `true` when there are no headers.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.lines.is_empty()
     }
 }
 
-impl<N: Into<String>, V: Into<String>> FromIterator<(N, V)> for Headers {
+/// `true` when line `l` of `text` is header `name` (lengths compared first).
+fn is_line(text: &str, l: &Line, name: &str) -> bool {
+    l.split.saturating_sub(l.start) == name.len()
+        && text
+            .get(l.start..l.split)
+            .is_some_and(|n| n.eq_ignore_ascii_case(name))
+}
+
+impl PartialEq for Headers {
+    fn eq(&self, other: &Headers) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Headers {}
+
+impl<N: AsRef<str>, V: AsRef<str>> FromIterator<(N, V)> for Headers {
     fn from_iter<I: IntoIterator<Item = (N, V)>>(iter: I) -> Headers {
-        Headers(
-            iter.into_iter()
-                .map(|(n, v)| (n.into(), v.into()))
-                .collect(),
-        )
+        let mut h = Headers::new();
+        for (n, v) in iter {
+            h.append(n, v);
+        }
+        h
+    }
+}
+
+impl Serialize for Headers {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Headers {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Headers, D::Error> {
+        let pairs = Vec::<(String, String)>::deserialize(deserializer)?;
+        Ok(pairs.into_iter().collect())
+    }
+}
+
+#[cfg(feature = "arbitrary")]
+impl<'a> arbitrary::Arbitrary<'a> for Headers {
+    fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Headers> {
+        let pairs: Vec<(String, String)> = u.arbitrary()?;
+        Ok(pairs.into_iter().collect())
     }
 }
 
 impl fmt::Debug for Headers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut m = f.debug_map();
-        for (n, v) in &self.0 {
+        for (n, v) in self.iter() {
             if is_sensitive_header(n) {
-                m.entry(n, &"***");
+                m.entry(&n, &"***");
             } else {
-                m.entry(n, v);
+                m.entry(&n, &v);
             }
         }
         m.finish()
@@ -282,6 +419,41 @@ mod tests {
         assert_eq!(h.get("accept"), Some("a"));
         h.remove("ACCEPT");
         assert_eq!(h.get("accept"), None);
+    }
+
+    #[test]
+    fn removing_a_line_keeps_the_others_in_order() {
+        let mut h: Headers = [("A", "1"), ("B", "22"), ("a", "333"), ("C", "4")]
+            .into_iter()
+            .collect();
+        h.remove("a");
+        assert_eq!(h.iter().collect::<Vec<_>>(), [("B", "22"), ("C", "4")]);
+        assert_eq!(h.text, "B22C4");
+        h.set("b", "x");
+        assert_eq!(h.iter().collect::<Vec<_>>(), [("C", "4"), ("b", "x")]);
+        h.remove("C");
+        h.remove("B");
+        assert!(h.is_empty());
+        assert_eq!(h, Headers::new());
+        assert!(h.text.is_empty());
+    }
+
+    #[test]
+    fn headers_serialize_as_a_list_of_pairs() {
+        let mut h = Headers::with_capacity(2, 8);
+        h.append("Retry-After", "7");
+        h.append("x-id", "abc");
+        let json = serde_json::to_string(&h).unwrap();
+        assert_eq!(json, r#"[["Retry-After","7"],["x-id","abc"]]"#);
+        let back: Headers = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, h);
+        // Equal lines are equal headers, however the text got there.
+        let mut other = Headers::new();
+        other.append("gone", "soon");
+        other.append("Retry-After", "7");
+        other.append("x-id", "abc");
+        other.remove("gone");
+        assert_eq!(other, h);
     }
 
     #[test]

@@ -241,10 +241,9 @@ impl ApiContext {
     /// Adds `Authorization: Bearer <key>`, `User-Agent` and
     /// `Content-Type: application/json` to `request`, replacing earlier values.
     pub fn authorize(&self, request: &mut HttpRequest) {
-        let mut auth = String::with_capacity(7 + self.api_key.len());
-        auth.push_str("Bearer ");
-        auth.push_str(self.api_key.expose());
-        request.headers.set("Authorization", auth);
+        request
+            .headers
+            .set_parts("Authorization", &["Bearer ", self.api_key.expose()]);
         if !self.user_agent.is_empty() {
             request.headers.set("User-Agent", self.user_agent.as_str());
         }
@@ -258,6 +257,8 @@ impl ApiContext {
 /// unreserved characters is escaped) onto `out`.
 pub fn percent_encode(s: &str, out: &mut String) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    // Room for the usual case (nothing escaped) up front: no growth per byte.
+    out.reserve(s.len());
     for &b in s.as_bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
             out.push(char::from(b));
@@ -278,8 +279,11 @@ pub(crate) struct PathQuery {
 
 impl PathQuery {
     pub(crate) fn new(path: &str) -> PathQuery {
+        // Room for a query or two without growing.
+        let mut s = String::with_capacity(path.len().saturating_add(48));
+        s.push_str(path);
         PathQuery {
-            s: String::from(path),
+            s,
             has_query: false,
         }
     }

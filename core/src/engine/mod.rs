@@ -66,6 +66,7 @@ pub use types::{
     Rejected, RequestId, RequestOptions, Transmit,
 };
 
+use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -316,7 +317,9 @@ pub struct Engine {
     budget: Option<RetryBudget>,
     queue: Queue<FlightId>,
     cache: ResponseCache,
-    flights: BTreeMap<FlightId, Flight>,
+    /// Boxed: the map's nodes then move 16-byte entries, not whole
+    /// flights, and stay small.
+    flights: BTreeMap<FlightId, Box<Flight>>,
     /// Due times of the flights admitted and not finished (in flight or waiting).
     schedule: Schedule,
     /// Emptied waiter lists, reused by new flights.
@@ -567,7 +570,7 @@ impl Engine {
                 waiters.push(waiter);
                 self.flights.insert(
                     fid,
-                    Flight {
+                    Box::new(Flight {
                         request: Arc::new(request),
                         key,
                         cacheable,
@@ -576,7 +579,7 @@ impl Engine {
                         retry: RetryState::new(),
                         attempts: 0,
                         phase: Phase::Queued(qid),
-                    },
+                    }),
                 );
             }
         }
@@ -1092,7 +1095,7 @@ impl Engine {
         };
         let mut waiters = core::mem::take(&mut flight.waiters);
         let attempts = flight.attempts;
-        self.forget_flight(fid, flight);
+        self.forget_flight(fid, &mut flight);
         let last = waiters.len().saturating_sub(1);
         let mut outcome = outcome;
         for (i, w) in waiters.drain(..).enumerate() {
@@ -1124,17 +1127,17 @@ impl Engine {
 
     /// Abandons a flight nobody waits for any more.
     fn drop_flight(&mut self, fid: FlightId) {
-        if let Some(flight) = self.flights.remove(&fid) {
-            self.forget_flight(fid, flight);
+        if let Some(mut flight) = self.flights.remove(&fid) {
+            self.forget_flight(fid, &mut flight);
         }
     }
 
     /// Removes every trace of a flight: queue entry, active slot, attempt,
     /// coalescing key; an outstanding permit is released without counting.
-    fn forget_flight(&mut self, fid: FlightId, mut flight: Flight) {
+    fn forget_flight(&mut self, fid: FlightId, flight: &mut Flight) {
         self.schedule.leave(fid, &flight.phase);
         self.recycle_waiters(core::mem::take(&mut flight.waiters));
-        match flight.phase {
+        match core::mem::replace(&mut flight.phase, Phase::Settling) {
             Phase::Queued(qid) => {
                 self.queue.remove(qid);
             }
