@@ -4,8 +4,7 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
+use axum::http::StatusCode;
 use novitai_tokio::core::Duration as CoreDuration;
 use novitai_tokio::core::limiter::{GcraConfig, gcra_step};
 use novitai_tokio::core::webhook::{
@@ -22,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 mod common;
+use common::receiver::{GatedReceiver, wait_for};
 
 fn redis_url() -> String {
     std::env::var("REDIS_URL").expect(
@@ -572,70 +572,6 @@ fn child_redis_worker() {
 
 /// The receiver: verifies each webhook, dedupes on webhook-id, and answers
 /// 503 to odd-numbered notifications until told otherwise.
-#[derive(Default)]
-struct Rx {
-    open: AtomicBool,
-    /// Every attempt: (instance, webhook-id, status answered).
-    attempts: Mutex<Vec<(String, String, u16)>>,
-    /// webhook-ids accepted (first delivery of each; repeats are acknowledged
-    /// and dropped).
-    delivered: Mutex<HashSet<String>>,
-    duplicates: AtomicU64,
-    bad: AtomicU64,
-}
-
-impl Rx {
-    fn instances_seen(&self) -> usize {
-        let a = self.attempts.lock().unwrap();
-        a.iter().map(|(i, _, _)| i).collect::<HashSet<_>>().len()
-    }
-}
-
-async fn receive(
-    State(rx): State<Arc<Rx>>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> StatusCode {
-    use novitai_tokio::webhook::receiver::{unix_now, verify_request};
-    let verifier =
-        novitai_tokio::core::webhook::Verifier::new(WebhookKey::from_whsec(SECRET).unwrap());
-    let Ok(ok) = verify_request(&verifier, &headers, &body, unix_now()) else {
-        rx.bad.fetch_add(1, Ordering::SeqCst);
-        return StatusCode::UNAUTHORIZED;
-    };
-    let note: Notification = serde_json::from_slice(&body).unwrap();
-    let n: u32 = note
-        .instance_id
-        .trim_start_matches("inst-")
-        .parse()
-        .unwrap();
-    let id = ok.id.to_owned();
-    let status = if n % 2 == 1 && !rx.open.load(Ordering::SeqCst) {
-        StatusCode::SERVICE_UNAVAILABLE
-    } else {
-        if !rx.delivered.lock().unwrap().insert(id.clone()) {
-            rx.duplicates.fetch_add(1, Ordering::SeqCst);
-        }
-        StatusCode::NO_CONTENT
-    };
-    rx.attempts
-        .lock()
-        .unwrap()
-        .push((note.instance_id, id, status.as_u16()));
-    status
-}
-
-async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + KILL_BOUND;
-    while !done() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// A worker process killed with SIGKILL mid-schedule loses nothing.
 ///
 /// The child (this binary again) queues twelve notifications into the
@@ -650,20 +586,14 @@ async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 fn a_worker_killed_mid_delivery_loses_nothing() {
     let rt = runtime();
     rt.block_on(async {
-        let rx = Arc::new(Rx::default());
-        let app = Router::new()
-            .route("/hook", post(receive))
-            .with_state(Arc::clone(&rx));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let (rx, url) = GatedReceiver::serve(WebhookKey::from_whsec(SECRET).unwrap()).await;
         let p = prefix("kill");
 
         // 1. The child worker queues every notification and starts delivering.
         let mut child = common::spawn_child_until_enqueued("child_redis_worker", &[("REDIS_URL", &redis_url()), (ENV_CHILD_PREFIX, &p), (ENV_CHILD_URL, &url)], KILL_BOUND).await;
 
         // 2. Once every notification had an attempt, SIGKILL it mid-schedule.
-        wait_for("a first attempt of every notification", || {
+        wait_for("a first attempt of every notification", KILL_BOUND, || {
             rx.instances_seen() == KILL_N as usize
         })
         .await;

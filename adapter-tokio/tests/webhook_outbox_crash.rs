@@ -10,21 +10,18 @@
 //! parent sends SIGKILL, every odd one is certainly mid-schedule. A sender
 //! restarted on the same directory must then deliver them.
 
-use axum::Router;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
 use novitai_tokio::core::Duration;
 use novitai_tokio::core::webhook::{
-    Jitter, Notification, NotificationStatus, Schedule, Signer, UrlPolicy, Verifier, WebhookKey,
+    Jitter, Notification, NotificationStatus, Schedule, Signer, UrlPolicy, WebhookKey,
 };
-use novitai_tokio::webhook::receiver::{unix_now, verify_request};
+use novitai_tokio::webhook::receiver::unix_now;
 use novitai_tokio::webhook::{DeliveryOutcome, FileOutbox, Outbox, SenderConfig, WebhookSender};
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 mod common;
+use common::receiver::{GatedReceiver, wait_for};
 
 const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 const ENV_DIR: &str = "NOVITAI_CRASH_CHILD_OUTBOX";
@@ -80,71 +77,9 @@ fn child_sender() {
     });
 }
 
-#[derive(Default)]
-struct Receiver {
-    /// Odd-numbered notifications are refused (503) until this is set.
-    open: AtomicBool,
-    /// Every attempt: (instance id, webhook-id, answered status).
-    attempts: Mutex<Vec<(String, String, u16)>>,
-    /// Requests whose signature did not verify.
-    bad: Mutex<u32>,
-}
-
-impl Receiver {
-    fn instances_seen(&self) -> usize {
-        let a = self.attempts.lock().unwrap();
-        a.iter().map(|(i, _, _)| i).collect::<HashSet<_>>().len()
-    }
-}
-
-async fn hook(
-    State(rx): State<Arc<Receiver>>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> StatusCode {
-    let verifier = Verifier::new(key());
-    let Ok(ok) = verify_request(&verifier, &headers, &body, unix_now()) else {
-        *rx.bad.lock().unwrap() += 1;
-        return StatusCode::UNAUTHORIZED;
-    };
-    let note: Notification = serde_json::from_slice(&body).unwrap();
-    let n: u32 = note
-        .instance_id
-        .trim_start_matches("inst-")
-        .parse()
-        .unwrap();
-    let status = if n % 2 == 1 && !rx.open.load(Ordering::SeqCst) {
-        StatusCode::SERVICE_UNAVAILABLE
-    } else {
-        StatusCode::OK
-    };
-    rx.attempts
-        .lock()
-        .unwrap()
-        .push((note.instance_id, ok.id.to_owned(), status.as_u16()));
-    status
-}
-
-async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + BOUND;
-    while !done() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sender_killed_mid_schedule_resumes_from_its_outbox() {
-    let state = Arc::new(Receiver::default());
-    let app = Router::new()
-        .route("/hook", post(hook))
-        .with_state(Arc::clone(&state));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (state, url) = GatedReceiver::serve(key()).await;
     let dir = tempfile::tempdir().unwrap();
 
     // 1. The child enqueues N notifications and starts delivering.
@@ -157,7 +92,7 @@ async fn a_sender_killed_mid_schedule_resumes_from_its_outbox() {
     .await;
 
     // 2. Once every notification had an attempt, kill it mid-schedule.
-    wait_for("a first attempt of every notification", || {
+    wait_for("a first attempt of every notification", BOUND, || {
         state.instances_seen() == N as usize
     })
     .await;
@@ -200,13 +135,13 @@ async fn a_sender_killed_mid_schedule_resumes_from_its_outbox() {
     // 5. What the receiver saw.
     let attempts = state.attempts.lock().unwrap().clone();
     assert_eq!(
-        *state.bad.lock().unwrap(),
+        state.bad.load(Ordering::SeqCst),
         0,
         "a request failed verification"
     );
     let delivered: HashSet<&str> = attempts
         .iter()
-        .filter(|(_, _, s)| *s == 200)
+        .filter(|(_, _, s)| *s == 204)
         .map(|(_, id, _)| id.as_str())
         .collect();
     assert_eq!(

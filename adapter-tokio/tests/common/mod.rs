@@ -3,6 +3,7 @@
 //! the server counts requests, concurrent requests and closed connections.
 #![allow(dead_code)]
 
+pub mod receiver;
 #[cfg(feature = "sim")]
 pub mod sim;
 
