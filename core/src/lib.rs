@@ -38,6 +38,7 @@
 //! | [`limiter`] | GCRA, sliding-window log, keyed and concurrency limiters |
 //! | [`retry`] | backoff with jitter, `Retry-After`, retry budget, deadlines |
 //! | [`queue`] | bounded fair FIFO with priorities and deadlines |
+//! | [`fleet`] | what an unreachable shared store means ([`fleet::FailMode`]) and how a fleet's published breaker trip is held |
 //! | [`engine`] | the machines composed: queue → limiter → breaker → transmit → retry, with cache and coalescing |
 //! | [`error`] | [`error::Error`], the one error a caller of the API sees, with actionable messages |
 //! | `sim` (feature `sim`) | deterministic model of the Novita v1 API with a seeded fault plan |
@@ -59,6 +60,7 @@ pub mod breaker;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod fleet;
 pub mod http;
 pub mod limiter;
 pub mod monitor;

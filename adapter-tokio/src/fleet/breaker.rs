@@ -2,6 +2,7 @@
 
 use super::conn::{Conn, FailMode, FleetError, FleetOptions, Health};
 use crate::breaker_share::{BreakerShare, ShareFuture};
+use novitai_core::fleet;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -50,7 +51,7 @@ pub struct SharedTrip {
     resource: String,
     poll_every: Duration,
     fail_mode: FailMode,
-    unreachable_hold: Duration,
+    command_timeout: Duration,
     health: Health,
     cache: Mutex<HashMap<String, (Instant, Option<Instant>)>>,
 }
@@ -78,12 +79,7 @@ impl SharedTrip {
             resource: DEFAULT_RESOURCE.to_owned(),
             poll_every,
             fail_mode: opts.fail_mode,
-            // The next answer comes at most `poll_every` + one command
-            // timeout after this one; twice the timeout leaves a margin, so
-            // the hold does not lapse (half-open) between two failed polls.
-            unreachable_hold: poll_every
-                .saturating_add(opts.command_timeout.saturating_mul(2))
-                .max(Duration::from_millis(1)),
+            command_timeout: opts.command_timeout,
             health: Health::default(),
             cache: Mutex::new(HashMap::new()),
         })
@@ -163,27 +159,26 @@ impl SharedTrip {
             .conn
             .bounded(redis::cmd("PTTL").arg(&key).query_async(&mut con))
             .await;
-        // Measured from when the answer arrived, and rounded up (PTTL is
-        // whole ms): a worker's adopted trip never ends before the published
-        // one, so it cannot go half-open and then re-adopt the last sliver
-        // of the same trip (which would make its first probe stale).
+        // The hold (core: fleet::shared_trip_hold) counts from when the
+        // answer arrived.
         let answered = Instant::now();
-        let until = match pttl {
+        let read = match pttl {
             Ok(ms) => {
                 self.health.ok("breaker");
-                u64::try_from(ms)
-                    .ok()
-                    .filter(|&m| m > 0)
-                    .map(|m| answered + Duration::from_millis(m.saturating_add(1)))
+                Some(ms)
             }
             Err(e) => {
                 self.health.failed("breaker", self.fail_mode, &e);
-                match self.fail_mode {
-                    FailMode::FallbackLocal => None,
-                    FailMode::Closed => Some(answered + self.unreachable_hold),
-                }
+                None
             }
         };
+        let until = fleet::shared_trip_hold(
+            read,
+            self.fail_mode,
+            core_duration(self.poll_every),
+            core_duration(self.command_timeout),
+        )
+        .map(|hold| answered + Duration::from_millis(hold.as_millis()));
         self.cache
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -217,4 +212,9 @@ impl BreakerShare for SharedTrip {
     fn poll_interval(&self) -> Duration {
         self.poll_every
     }
+}
+
+/// A std duration as the core's whole milliseconds (saturating).
+fn core_duration(d: Duration) -> novitai_core::Duration {
+    novitai_core::Duration::from_millis(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }

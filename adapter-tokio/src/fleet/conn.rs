@@ -6,22 +6,9 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-/// What a fleet component does when Redis cannot be reached in time.
-///
-/// # Default
-///
-/// [`FailMode::Closed`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum FailMode {
-    /// Deny: the call returns [`FleetError::Unavailable`] and the caller
-    /// must treat it as "not allowed". Safe for a hard upstream quota.
-    #[default]
-    Closed,
-    /// Decide with the local core machine instead (a per-process limiter).
-    /// The fleet as a whole may then exceed the shared quota, by up to one
-    /// local quota per worker, until Redis is back.
-    FallbackLocal,
-}
+/// What a fleet component does when Redis cannot be reached in time
+/// (decided in the core: [`novitai_core::fleet`]).
+pub use novitai_core::fleet::FailMode;
 
 /// Options for connecting a fleet component to Redis.
 ///
