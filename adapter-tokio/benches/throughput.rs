@@ -135,10 +135,15 @@ fn main() {
         .collect();
     let secs: f64 = args.first().and_then(|s| s.parse().ok()).unwrap_or(3.0);
     let rounds: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(3);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    // BENCH_WORKERS=N: the runtime's worker threads (default: one per core).
+    if let Some(n) = std::env::var("BENCH_WORKERS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        rt.worker_threads(n);
+    }
+    let rt = rt.enable_all().build().unwrap();
     rt.block_on(async move {
         let base = server().await;
         let plain = reqwest::Client::builder()
@@ -166,12 +171,12 @@ fn main() {
             .build()
             .unwrap();
 
-        // BENCH_ONLY=driver (or plain, plain-typed, typed) runs one kind
-        // alone, for profiling, and prints how many calls the process made
+        // BENCH_ONLY=driver (or plain, plain-typed, typed, or a comma list)
+        // runs those kinds alone, for profiling, and prints how many calls the process made
         // in total (e.g. to divide `valgrind --tool=callgrind`'s
         // instruction count).
         let only = std::env::var("BENCH_ONLY").ok();
-        let run = |kind: &str| only.as_deref().is_none_or(|o| o == kind);
+        let run = |kind: &str| only.as_deref().is_none_or(|o| o.split(',').any(|o| o == kind));
         let skipped = Sample {
             rps: f64::NAN,
             cpu_us: f64::NAN,

@@ -58,6 +58,7 @@
 
 mod cache;
 mod from_config;
+mod index;
 mod types;
 
 pub use cache::CacheConfig;
@@ -85,6 +86,7 @@ use crate::retry::{
 use crate::rng::Rng;
 use crate::time::{Duration, Instant};
 use cache::ResponseCache;
+use index::IdMap;
 
 /// The header that carries each request's correlation id.
 pub const CORRELATION_HEADER: &str = "X-Correlation-ID";
@@ -213,8 +215,10 @@ enum Phase {
 /// the two sets.
 #[derive(Default)]
 struct Schedule {
-    /// `(timeout_at, flight)` of every attempt out.
-    timeouts: BTreeSet<(Instant, FlightId)>,
+    /// The flight of every attempt out, by `(timeout_at, attempt)`: both
+    /// grow together (one attempt timeout, a clock that never goes back),
+    /// so the earliest timeout is the first entry.
+    timeouts: IdMap<(Instant, AttemptId), FlightId>,
     /// `(at, flight)` of every flight waiting for its next attempt.
     waiting: BTreeSet<(Instant, FlightId)>,
 }
@@ -239,8 +243,12 @@ impl Schedule {
             Phase::Waiting { at } => {
                 self.waiting.insert((at, fid));
             }
-            Phase::InFlight { timeout_at, .. } => {
-                self.timeouts.insert((timeout_at, fid));
+            Phase::InFlight {
+                timeout_at,
+                attempt,
+                ..
+            } => {
+                self.timeouts.insert((timeout_at, attempt), fid);
             }
         }
     }
@@ -251,8 +259,12 @@ impl Schedule {
             Phase::Waiting { at } => {
                 self.waiting.remove(&(at, fid));
             }
-            Phase::InFlight { timeout_at, .. } => {
-                self.timeouts.remove(&(timeout_at, fid));
+            Phase::InFlight {
+                timeout_at,
+                attempt,
+                ..
+            } => {
+                self.timeouts.remove(&(timeout_at, attempt));
             }
         }
     }
@@ -319,14 +331,14 @@ pub struct Engine {
     cache: ResponseCache,
     /// Boxed: the map's nodes then move 16-byte entries, not whole
     /// flights, and stay small.
-    flights: BTreeMap<FlightId, Box<Flight>>,
+    flights: IdMap<FlightId, Box<Flight>>,
     /// Due times of the flights admitted and not finished (in flight or waiting).
     schedule: Schedule,
     /// Emptied waiter lists, reused by new flights.
     spare_waiters: Vec<Vec<Waiter>>,
-    attempts: BTreeMap<AttemptId, FlightId>,
+    attempts: IdMap<AttemptId, FlightId>,
     /// Where each live request is.
-    requests: BTreeMap<RequestId, FlightId>,
+    requests: IdMap<RequestId, FlightId>,
     /// Coalescing key → flight.
     by_key: BTreeMap<Arc<str>, FlightId>,
     /// Waiter deadlines, for the timer.
@@ -385,11 +397,11 @@ impl Engine {
             retry,
             budget,
             queue,
-            flights: BTreeMap::new(),
+            flights: IdMap::default(),
             schedule: Schedule::default(),
             spare_waiters: Vec::new(),
-            attempts: BTreeMap::new(),
-            requests: BTreeMap::new(),
+            attempts: IdMap::default(),
+            requests: IdMap::default(),
             by_key: BTreeMap::new(),
             deadlines: BTreeSet::new(),
             outputs: VecDeque::new(),
@@ -710,7 +722,7 @@ impl Engine {
             .schedule
             .timeouts
             .first()
-            .is_none_or(|&(at, _)| at > now)
+            .is_none_or(|(&(at, _), _)| at > now)
         {
             return;
         }
@@ -718,7 +730,7 @@ impl Engine {
         // goes in at its place (fewer than the in-flight cap, and a binary
         // insertion links far less wasm code than a slice sort; issue #8).
         let mut due: Vec<(FlightId, AttemptId)> = Vec::new();
-        for &(at, fid) in self.schedule.timeouts.iter() {
+        for (&(at, _), &fid) in self.schedule.timeouts.iter() {
             if at > now {
                 break;
             }
@@ -1182,7 +1194,7 @@ impl Engine {
         let mut consider = |t: Instant| {
             next = Some(next.map_or(t, |n: Instant| n.min(t)));
         };
-        if let Some(&(t, _)) = self.schedule.timeouts.first() {
+        if let Some((&(t, _), _)) = self.schedule.timeouts.first() {
             consider(t);
         }
         if let Some(&(t, _)) = self.schedule.waiting.first() {
