@@ -1,129 +1,194 @@
-//! [`IdMap`]: the engine's index for keys it hands out in increasing order
-//! (flight, request and attempt ids; attempt timeouts, which grow with the
-//! attempt ids because every attempt gets the same timeout from a clock
-//! that never goes back).
+//! [`IdMap`]: the engine's index for the ids it hands out one after the
+//! other (flight, request and attempt ids).
 //!
-//! Such keys always go in at the end, so the map is one ring buffer of
-//! `(key, value)` pairs in key order: an insert is a push, a lookup is a
-//! binary search over contiguous memory, and a removal leaves a hole that
-//! is trimmed when it reaches either end, or squeezed out once holes
-//! outnumber the live entries (so the buffer never holds more than about
-//! twice the live entries, and each removal costs O(1) amortised). Compared
-//! with a `BTreeMap` of a few hundred entries this does no allocation in
-//! steady state and touches far fewer cache lines per operation, which
-//! matters when the engine is shared by several threads (issue #5).
-//!
-//! A key smaller than the last one is still accepted (it is put in its
-//! place, O(n)), so the map is correct for any insertion order; it is only
-//! fast for increasing keys.
+//! Such ids are dense and go in in increasing order, and most leave soon
+//! (a request lives for one round trip or a few retries), so the map is a
+//! ring buffer with one slot per id from the oldest live one on: an insert
+//! is a push, a lookup or removal is one subtraction and one index, and
+//! removed slots at either end are trimmed. An entry that stays while many
+//! later ones come and go (a request retrying for minutes) would make the
+//! ring span everything since it; once the ring spans more than about
+//! twice its live entries, the oldest entries move to a `BTreeMap` on the
+//! side, so memory stays proportional to what is live. In steady state
+//! nothing allocates, and an operation touches one or two cache lines
+//! instead of a B-tree's path, which matters when the engine is shared by
+//! several threads (issue #5).
 
-use alloc::collections::VecDeque;
+use alloc::collections::{BTreeMap, VecDeque};
 
-/// Holes are squeezed out when there are more than this many and more
-/// holes than live entries.
+/// The ring may span this many slots more than twice its live entries.
 const SLACK: usize = 32;
 
-/// An ordered map whose keys are mostly inserted in increasing order.
-pub(super) struct IdMap<K, V> {
-    /// In increasing key order; `None` is a removed entry (never at either
-    /// end).
-    slots: VecDeque<(K, Option<V>)>,
-    /// Entries that are `Some`.
+/// A map from ids (mostly inserted in increasing order) to values.
+pub(super) struct IdMap<V> {
+    /// The id of `ring[0]`.
+    base: u64,
+    /// One slot per id from `base` on; the first and last are never `None`.
+    ring: VecDeque<Option<V>>,
+    /// `Some` slots in `ring`.
     live: usize,
+    /// Entries older than `base` (moved out of the ring, or inserted late).
+    old: BTreeMap<u64, V>,
 }
 
-impl<K, V> Default for IdMap<K, V> {
+impl<V> Default for IdMap<V> {
     fn default() -> Self {
         IdMap {
-            slots: VecDeque::new(),
+            base: 0,
+            ring: VecDeque::new(),
             live: 0,
+            old: BTreeMap::new(),
         }
     }
 }
 
-impl<K: Ord + Copy, V> IdMap<K, V> {
+impl<V> IdMap<V> {
     /// How many entries there are.
     pub(super) fn len(&self) -> usize {
-        self.live
+        self.live + self.old.len()
     }
 
-    fn find(&self, key: &K) -> Option<usize> {
-        self.slots.binary_search_by(|(k, _)| k.cmp(key)).ok()
+    /// The ring slot of `id`, if it is within the ring.
+    fn slot(&self, id: u64) -> Option<usize> {
+        let i = usize::try_from(id.checked_sub(self.base)?).ok()?;
+        (i < self.ring.len()).then_some(i)
     }
 
     /// Inserts or replaces; returns the value replaced.
-    pub(super) fn insert(&mut self, key: K, value: V) -> Option<V> {
-        if self.slots.back().is_none_or(|(last, _)| *last < key) {
-            self.slots.push_back((key, Some(value)));
-            self.live += 1;
+    pub(super) fn insert(&mut self, id: u64, value: V) -> Option<V> {
+        if self.ring.is_empty() {
+            if self.old.last_key_value().is_none_or(|(k, _)| *k < id) {
+                self.base = id;
+                self.ring.push_back(Some(value));
+                self.live = 1;
+                return None;
+            }
+            return self.old.insert(id, value);
+        }
+        if id < self.base {
+            return self.old.insert(id, value);
+        }
+        if let Some(i) = self.slot(id) {
+            let old = self.ring.get_mut(i)?.replace(value);
+            if old.is_none() {
+                self.live += 1;
+            }
+            return old;
+        }
+        // Past the end: fill the ids skipped (never inserted) with holes,
+        // unless there are more of them than the ring may span: then the
+        // ring moves aside whole and starts again at `id`.
+        let gap = id - self.base - self.ring.len() as u64;
+        if gap > (2 * self.live + SLACK) as u64 {
+            for (k, v) in (self.base..).zip(self.ring.drain(..)) {
+                if let Some(v) = v {
+                    self.old.insert(k, v);
+                }
+            }
+            self.base = id;
+            self.ring.push_back(Some(value));
+            self.live = 1;
             return None;
         }
-        match self.slots.binary_search_by(|(k, _)| k.cmp(&key)) {
-            Ok(i) => {
-                let slot = &mut self.slots.get_mut(i)?.1;
-                let old = slot.replace(value);
-                if old.is_none() {
-                    self.live += 1;
-                }
-                old
+        for _ in 0..gap {
+            self.ring.push_back(None);
+        }
+        self.ring.push_back(Some(value));
+        self.live += 1;
+        self.bound();
+        None
+    }
+
+    /// Keeps the ring within twice its live entries (plus slack) by moving
+    /// its oldest entries to `old`.
+    fn bound(&mut self) {
+        while self.ring.len() > 2 * self.live + SLACK {
+            let Some(front) = self.ring.pop_front() else {
+                return;
+            };
+            if let Some(v) = front {
+                self.live -= 1;
+                self.old.insert(self.base, v);
             }
-            Err(i) => {
-                self.slots.insert(i, (key, Some(value)));
-                self.live += 1;
-                None
-            }
+            self.base += 1;
+            self.trim();
         }
     }
 
-    /// The value under `key`.
-    pub(super) fn get(&self, key: &K) -> Option<&V> {
-        self.slots.get(self.find(key)?)?.1.as_ref()
+    /// Drops holes from both ends.
+    fn trim(&mut self) {
+        while self.ring.front().is_some_and(Option::is_none) {
+            self.ring.pop_front();
+            self.base += 1;
+        }
+        while self.ring.back().is_some_and(Option::is_none) {
+            self.ring.pop_back();
+        }
     }
 
-    /// The value under `key`, to change.
-    pub(super) fn get_mut(&mut self, key: &K) -> Option<&mut V> {
-        let i = self.find(key)?;
-        self.slots.get_mut(i)?.1.as_mut()
+    /// The value under `id`.
+    pub(super) fn get(&self, id: u64) -> Option<&V> {
+        match self.slot(id) {
+            Some(i) => self.ring.get(i)?.as_ref(),
+            None => self.old.get(&id),
+        }
     }
 
-    /// Whether `key` has a value.
-    pub(super) fn contains_key(&self, key: &K) -> bool {
-        self.get(key).is_some()
+    /// The value under `id`, to change.
+    pub(super) fn get_mut(&mut self, id: u64) -> Option<&mut V> {
+        match self.slot(id) {
+            Some(i) => self.ring.get_mut(i)?.as_mut(),
+            None => self.old.get_mut(&id),
+        }
     }
 
-    /// Takes the value under `key` out.
-    pub(super) fn remove(&mut self, key: &K) -> Option<V> {
-        let i = self.find(key)?;
-        let value = self.slots.get_mut(i)?.1.take()?;
+    /// Whether `id` has a value.
+    pub(super) fn contains_key(&self, id: u64) -> bool {
+        self.get(id).is_some()
+    }
+
+    /// Takes the value under `id` out.
+    pub(super) fn remove(&mut self, id: u64) -> Option<V> {
+        let Some(i) = self.slot(id) else {
+            return self.old.remove(&id);
+        };
+        let value = self.ring.get_mut(i)?.take()?;
         self.live -= 1;
-        while self.slots.front().is_some_and(|(_, v)| v.is_none()) {
-            self.slots.pop_front();
-        }
-        while self.slots.back().is_some_and(|(_, v)| v.is_none()) {
-            self.slots.pop_back();
-        }
-        let holes = self.slots.len() - self.live;
-        if holes > SLACK && holes > self.live {
-            self.slots.retain(|(_, v)| v.is_some());
-        }
+        self.trim();
         Some(value)
     }
 
-    /// The entry with the smallest key.
-    pub(super) fn first(&self) -> Option<(&K, &V)> {
+    /// The entry with the smallest id.
+    pub(super) fn first(&self) -> Option<(u64, &V)> {
+        if let Some((k, v)) = self.old.first_key_value() {
+            return Some((*k, v));
+        }
         // Never a hole at the front.
-        self.slots.front().and_then(|(k, v)| Some((k, v.as_ref()?)))
+        self.ring
+            .front()
+            .and_then(|v| Some((self.base, v.as_ref()?)))
     }
 
-    /// The entries in increasing key order.
-    pub(super) fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
-        self.slots
-            .iter()
-            .filter_map(|(k, v)| Some((k, v.as_ref()?)))
+    /// The entry with the largest id.
+    pub(super) fn last(&self) -> Option<(u64, &V)> {
+        // Never a hole at the back.
+        match self.ring.back() {
+            Some(v) => Some((self.base + self.ring.len() as u64 - 1, v.as_ref()?)),
+            None => self.old.last_key_value().map(|(k, v)| (*k, v)),
+        }
     }
 
-    /// The keys in increasing order.
-    pub(super) fn keys(&self) -> impl Iterator<Item = &K> {
+    /// The entries in increasing id order.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (u64, &V)> {
+        let old = self.old.iter().map(|(k, v)| (*k, v));
+        let ring = (self.base..)
+            .zip(self.ring.iter())
+            .filter_map(|(k, v)| Some((k, v.as_ref()?)));
+        old.chain(ring)
+    }
+
+    /// The ids in increasing order.
+    pub(super) fn keys(&self) -> impl Iterator<Item = u64> {
         self.iter().map(|(k, _)| k)
     }
 }
@@ -131,74 +196,95 @@ impl<K: Ord + Copy, V> IdMap<K, V> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloc::collections::BTreeMap;
     use alloc::vec::Vec;
 
+    /// The map agrees with the model; right after an insert (`inserted`)
+    /// the ring spans at most twice its live entries plus the slack (a
+    /// removal leaves the span as it is until the next insert).
+    fn check(ours: &IdMap<u64>, model: &BTreeMap<u64, u64>, inserted: bool) {
+        assert_eq!(ours.len(), model.len());
+        assert_eq!(ours.first(), model.iter().next().map(|(k, v)| (*k, v)));
+        assert_eq!(ours.last(), model.iter().next_back().map(|(k, v)| (*k, v)));
+        if inserted {
+            assert!(ours.ring.len() <= 2 * ours.live + SLACK + 1);
+        }
+        assert!(ours.ring.front().is_none_or(Option::is_some));
+        assert!(ours.ring.back().is_none_or(Option::is_some));
+        assert!(ours.old.keys().all(|k| *k < ours.base));
+    }
+
     /// The same answers as a `BTreeMap` for any sequence of operations,
-    /// increasing keys or not, and a buffer that stays within twice the
-    /// live entries plus the slack.
+    /// increasing ids or not, and a ring that stays within twice the live
+    /// entries plus the slack.
     #[test]
     fn behaves_like_a_btree_map() {
         let mut rng = crate::rng::Rng::new(42);
         for round in 0..200 {
-            let mut ours: IdMap<u64, u64> = IdMap::default();
+            let mut ours: IdMap<u64> = IdMap::default();
             let mut model: BTreeMap<u64, u64> = BTreeMap::new();
             let mut next = 0u64;
             for step in 0..2_000u64 {
                 let r = rng.next_u64();
                 match r % 8 {
-                    // Mostly increasing inserts, as the engine does.
+                    // Mostly increasing inserts (some ids skipped), as the
+                    // engine does.
                     0..=2 => {
                         next += 1 + (r >> 8) % 3;
                         assert_eq!(ours.insert(next, step), model.insert(next, step));
                     }
-                    // Sometimes any key (replacing or out of order).
+                    // Sometimes a long run of ids skipped.
+                    3 if round % 3 == 1 => {
+                        next += 100 + (r >> 8) % 200;
+                        assert_eq!(ours.insert(next, step), model.insert(next, step));
+                    }
+                    // Sometimes any id (replacing, or older than the ring).
                     3 if round % 2 == 0 => {
                         let k = (r >> 8) % (next + 1);
                         assert_eq!(ours.insert(k, step), model.insert(k, step));
                     }
                     _ => {
                         let k = (r >> 8) % (next + 1);
-                        assert_eq!(ours.remove(&k), model.remove(&k), "remove {k}");
+                        assert_eq!(ours.remove(k), model.remove(&k), "remove {k}");
                     }
                 }
                 let k = (r >> 16) % (next + 2);
-                assert_eq!(ours.get(&k), model.get(&k));
-                assert_eq!(ours.contains_key(&k), model.contains_key(&k));
-                assert_eq!(ours.len(), model.len());
-                assert_eq!(ours.first(), model.iter().next());
-                assert!(ours.slots.len() <= 2 * ours.len() + SLACK + 1);
+                assert_eq!(ours.get(k), model.get(&k));
+                assert_eq!(ours.contains_key(k), model.contains_key(&k));
+                // Increasing inserts (the first two arms) bound the ring.
+                check(&ours, &model, r % 8 <= 2 || (r % 8 == 3 && round % 3 == 1));
             }
-            let a: Vec<(u64, u64)> = ours.iter().map(|(k, v)| (*k, *v)).collect();
+            let a: Vec<(u64, u64)> = ours.iter().map(|(k, v)| (k, *v)).collect();
             let b: Vec<(u64, u64)> = model.iter().map(|(k, v)| (*k, *v)).collect();
             assert_eq!(a, b);
-            assert!(ours.keys().copied().eq(model.keys().copied()));
-            if let Some(v) = ours.get_mut(&next) {
+            assert!(ours.keys().eq(model.keys().copied()));
+            if let Some(v) = ours.get_mut(next) {
                 *v = 7;
-                assert_eq!(ours.get(&next), Some(&7));
+                assert_eq!(ours.get(next), Some(&7));
             }
         }
     }
 
-    /// A long-lived entry at the front does not make the buffer grow with
-    /// everything inserted and removed after it.
+    /// A long-lived entry does not make the ring span everything inserted
+    /// and removed after it: it moves aside and is still found.
     #[test]
-    fn one_old_entry_does_not_pin_the_buffer() {
-        let mut map: IdMap<u64, ()> = IdMap::default();
-        map.insert(0, ());
+    fn one_old_entry_does_not_pin_the_ring() {
+        let mut map: IdMap<u64> = IdMap::default();
+        let mut model = BTreeMap::new();
+        map.insert(0, 0);
+        model.insert(0, 0);
         // 64 live after the old one, the oldest of them removed each time.
         for k in 1..100_000u64 {
-            map.insert(k, ());
+            map.insert(k, k);
+            model.insert(k, k);
+            check(&map, &model, true);
             if k > 64 {
-                assert_eq!(map.remove(&(k - 64)), Some(()));
+                assert_eq!(map.remove(k - 64), Some(k - 64));
+                model.remove(&(k - 64));
             }
-            assert!(map.slots.len() <= 2 * map.len() + SLACK + 1);
+            check(&map, &model, false);
         }
-        for k in 100_000 - 64..100_000 {
-            map.remove(&k);
-        }
-        assert_eq!(map.len(), 1);
-        assert!(map.slots.len() <= 2 + SLACK);
-        assert_eq!(map.first(), Some((&0, &())));
+        assert_eq!(map.get(0), Some(&0));
+        assert_eq!(map.remove(0), Some(0));
+        assert_eq!(map.len(), 64);
     }
 }

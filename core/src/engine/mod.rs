@@ -67,7 +67,6 @@ pub use types::{
     Rejected, RequestId, RequestOptions, Transmit,
 };
 
-use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -215,10 +214,11 @@ enum Phase {
 /// the two sets.
 #[derive(Default)]
 struct Schedule {
-    /// The flight of every attempt out, by `(timeout_at, attempt)`: both
-    /// grow together (one attempt timeout, a clock that never goes back),
-    /// so the earliest timeout is the first entry.
-    timeouts: IdMap<(Instant, AttemptId), FlightId>,
+    /// Every attempt out: its timeout and flight, by attempt id. Attempt
+    /// ids and timeouts grow together (every attempt gets the same timeout,
+    /// from a clock that never goes back), so the first entry times out
+    /// first.
+    attempts: IdMap<(Instant, FlightId)>,
     /// `(at, flight)` of every flight waiting for its next attempt.
     waiting: BTreeSet<(Instant, FlightId)>,
 }
@@ -226,7 +226,7 @@ struct Schedule {
 impl Schedule {
     /// Flights admitted and not finished.
     fn active(&self) -> usize {
-        self.timeouts.len().saturating_add(self.waiting.len())
+        self.attempts.len().saturating_add(self.waiting.len())
     }
 
     /// Replaces a flight's phase, keeping the index in step; returns the old one.
@@ -248,7 +248,13 @@ impl Schedule {
                 attempt,
                 ..
             } => {
-                self.timeouts.insert((timeout_at, attempt), fid);
+                debug_assert!(
+                    self.attempts
+                        .last()
+                        .is_none_or(|(_, &(t, _))| t <= timeout_at),
+                    "attempt timeouts grow with attempt ids"
+                );
+                self.attempts.insert(attempt.0, (timeout_at, fid));
             }
         }
     }
@@ -259,12 +265,8 @@ impl Schedule {
             Phase::Waiting { at } => {
                 self.waiting.remove(&(at, fid));
             }
-            Phase::InFlight {
-                timeout_at,
-                attempt,
-                ..
-            } => {
-                self.timeouts.remove(&(timeout_at, attempt));
+            Phase::InFlight { attempt, .. } => {
+                self.attempts.remove(attempt.0);
             }
         }
     }
@@ -329,16 +331,14 @@ pub struct Engine {
     budget: Option<RetryBudget>,
     queue: Queue<FlightId>,
     cache: ResponseCache,
-    /// Boxed: the map's nodes then move 16-byte entries, not whole
-    /// flights, and stay small.
-    flights: IdMap<FlightId, Box<Flight>>,
+    /// Every flight admitted or queued, by id.
+    flights: IdMap<Flight>,
     /// Due times of the flights admitted and not finished (in flight or waiting).
     schedule: Schedule,
     /// Emptied waiter lists, reused by new flights.
     spare_waiters: Vec<Vec<Waiter>>,
-    attempts: IdMap<AttemptId, FlightId>,
     /// Where each live request is.
-    requests: IdMap<RequestId, FlightId>,
+    requests: IdMap<FlightId>,
     /// Coalescing key → flight.
     by_key: BTreeMap<Arc<str>, FlightId>,
     /// Waiter deadlines, for the timer.
@@ -400,7 +400,6 @@ impl Engine {
             flights: IdMap::default(),
             schedule: Schedule::default(),
             spare_waiters: Vec::new(),
-            attempts: IdMap::default(),
             requests: IdMap::default(),
             by_key: BTreeMap::new(),
             deadlines: BTreeSet::new(),
@@ -436,7 +435,7 @@ impl Engine {
         let now = self.clock(now);
         EngineStatus {
             queued: self.queue.len(),
-            in_flight: self.attempts.len(),
+            in_flight: self.schedule.attempts.len(),
             active: self.schedule.active(),
             max_in_flight: self.config.max_in_flight,
             oldest_queued_wait: self.queue.oldest_wait(now),
@@ -536,7 +535,7 @@ impl Engine {
         }
         if coalesce
             && let Some(&fid) = self.by_key.get(request.path_and_query.as_str())
-            && let Some(flight) = self.flights.get_mut(&fid)
+            && let Some(flight) = self.flights.get_mut(fid)
         {
             let leader = flight.leader().map_or(id, |w| w.id);
             self.outputs.push_back(Output::Event(Event::Coalesced {
@@ -548,7 +547,7 @@ impl Engine {
                 self.deadlines.insert((d, id));
             }
             flight.waiters.push(waiter);
-            self.requests.insert(id, fid);
+            self.requests.insert(id.0, fid);
             self.drive(now);
             return Ok(id);
         }
@@ -574,7 +573,7 @@ impl Engine {
                 if let Some(d) = waiter.deadline {
                     self.deadlines.insert((d, id));
                 }
-                self.requests.insert(id, fid);
+                self.requests.insert(id.0, fid);
                 if coalesce && let Some(k) = &key {
                     self.by_key.insert(Arc::clone(k), fid);
                 }
@@ -582,7 +581,7 @@ impl Engine {
                 waiters.push(waiter);
                 self.flights.insert(
                     fid,
-                    Box::new(Flight {
+                    Flight {
                         request: Arc::new(request),
                         key,
                         cacheable,
@@ -591,7 +590,7 @@ impl Engine {
                         retry: RetryState::new(),
                         attempts: 0,
                         phase: Phase::Queued(qid),
-                    }),
+                    },
                 );
             }
         }
@@ -618,7 +617,7 @@ impl Engine {
         let now = self.clock(now);
         self.shutting_down = true;
         self.expire_deadlines(now);
-        let ids: Vec<RequestId> = self.requests.keys().copied().collect();
+        let ids: Vec<RequestId> = self.requests.keys().map(RequestId).collect();
         for id in ids {
             self.finish_request(id, Completion::Cancelled);
         }
@@ -720,9 +719,9 @@ impl Engine {
         // Nothing due (the common case): no list is built.
         if self
             .schedule
-            .timeouts
+            .attempts
             .first()
-            .is_none_or(|(&(at, _), _)| at > now)
+            .is_none_or(|(_, &(at, _))| at > now)
         {
             return;
         }
@@ -730,19 +729,16 @@ impl Engine {
         // goes in at its place (fewer than the in-flight cap, and a binary
         // insertion links far less wasm code than a slice sort; issue #8).
         let mut due: Vec<(FlightId, AttemptId)> = Vec::new();
-        for (&(at, _), &fid) in self.schedule.timeouts.iter() {
+        for (attempt, &(at, fid)) in self.schedule.attempts.iter() {
             if at > now {
                 break;
             }
-            if let Some(Phase::InFlight { attempt, .. }) = self.flights.get(&fid).map(|f| &f.phase)
-            {
-                let entry = (fid, *attempt);
-                let i = due.binary_search(&entry).unwrap_or_else(|i| i);
-                due.insert(i, entry);
-            }
+            let entry = (fid, AttemptId(attempt));
+            let i = due.binary_search(&entry).unwrap_or_else(|i| i);
+            due.insert(i, entry);
         }
         for (fid, attempt) in due {
-            if let Some(f) = self.flights.get(&fid)
+            if let Some(f) = self.flights.get(fid)
                 && let Some(w) = f.leader()
             {
                 self.outputs
@@ -781,14 +777,14 @@ impl Engine {
             if at > now {
                 break;
             }
-            if !self.flights.contains_key(&fid) {
+            if !self.flights.contains_key(fid) {
                 self.schedule.waiting.remove(&(at, fid));
                 continue;
             }
             match self.gate(now) {
                 Gate::Go(permit) => self.transmit(fid, permit, now),
                 Gate::Wait(next) => {
-                    if let Some(f) = self.flights.get_mut(&fid) {
+                    if let Some(f) = self.flights.get_mut(fid) {
                         // Never later than `now` + 1 ms at the least.
                         let next = next.max(now + Duration::from_millis(1));
                         self.schedule.set_phase(fid, f, Phase::Waiting { at: next });
@@ -854,7 +850,7 @@ impl Engine {
     }
 
     fn transmit(&mut self, fid: FlightId, permit: Permit, now: Instant) {
-        let Some(f) = self.flights.get_mut(&fid) else {
+        let Some(f) = self.flights.get_mut(fid) else {
             self.breaker.on_ignored(permit);
             return;
         };
@@ -872,7 +868,6 @@ impl Engine {
                 timeout_at,
             },
         );
-        self.attempts.insert(attempt, fid);
         let (id, correlation_id) = match f.leader() {
             Some(w) => (w.id, w.correlation_id.clone()),
             None => (RequestId(0), CorrelationId::new("")),
@@ -914,17 +909,21 @@ impl Engine {
             self.server_hold = Some(self.server_hold.map_or(hold, |h| h.max(hold)));
             self.limiter.push_back(hold);
         }
-        let Some(fid) = self.attempts.remove(&attempt) else {
+        let Some(&(_, fid)) = self.schedule.attempts.get(attempt.0) else {
             self.outputs
                 .push_back(Output::Event(Event::LateAnswerIgnored { attempt }));
             return;
         };
-        let Some(flight) = self.flights.get_mut(&fid) else {
+        // An attempt out is its flight's current phase (never otherwise:
+        // the index and the phases change together).
+        let Some(flight) = self
+            .flights
+            .get_mut(fid)
+            .filter(|f| matches!(f.phase, Phase::InFlight { attempt: a, .. } if a == attempt))
+        else {
+            self.schedule.attempts.remove(attempt.0);
             return;
         };
-        if !matches!(flight.phase, Phase::InFlight { .. }) {
-            return;
-        }
         let Phase::InFlight { permit, .. } = self.schedule.set_phase(fid, flight, Phase::Settling)
         else {
             return;
@@ -949,7 +948,7 @@ impl Engine {
             _ => self.breaker.on_success(permit, now),
         }
 
-        let Some(flight) = self.flights.get_mut(&fid) else {
+        let Some(flight) = self.flights.get_mut(fid) else {
             return;
         };
         let attempts = flight.attempts;
@@ -1066,15 +1065,15 @@ impl Engine {
     /// Completes one request; if it was the last waiter of its flight, the
     /// flight is abandoned (its permit released, its answer to be ignored).
     fn finish_request(&mut self, id: RequestId, outcome: Completion) -> bool {
-        let Some(fid) = self.requests.get(&id).copied() else {
+        let Some(fid) = self.requests.get(id.0).copied() else {
             return false;
         };
-        let Some(flight) = self.flights.get_mut(&fid) else {
-            self.requests.remove(&id);
+        let Some(flight) = self.flights.get_mut(fid) else {
+            self.requests.remove(id.0);
             return false;
         };
         let Some(pos) = flight.waiters.iter().position(|w| w.id == id) else {
-            self.requests.remove(&id);
+            self.requests.remove(id.0);
             return false;
         };
         let attempts = flight.attempts;
@@ -1089,7 +1088,7 @@ impl Engine {
                 .headers
                 .set(CORRELATION_HEADER, next.correlation_id.as_str());
         }
-        self.requests.remove(&id);
+        self.requests.remove(id.0);
         if let Some(d) = waiter.deadline {
             self.deadlines.remove(&(d, id));
         }
@@ -1102,7 +1101,7 @@ impl Engine {
 
     /// Completes every waiter of a flight with the same outcome.
     fn finish_flight(&mut self, fid: FlightId, outcome: Completion) {
-        let Some(mut flight) = self.flights.remove(&fid) else {
+        let Some(mut flight) = self.flights.remove(fid) else {
             return;
         };
         let mut waiters = core::mem::take(&mut flight.waiters);
@@ -1111,7 +1110,7 @@ impl Engine {
         let last = waiters.len().saturating_sub(1);
         let mut outcome = outcome;
         for (i, w) in waiters.drain(..).enumerate() {
-            self.requests.remove(&w.id);
+            self.requests.remove(w.id.0);
             if let Some(d) = w.deadline {
                 self.deadlines.remove(&(d, w.id));
             }
@@ -1139,7 +1138,7 @@ impl Engine {
 
     /// Abandons a flight nobody waits for any more.
     fn drop_flight(&mut self, fid: FlightId) {
-        if let Some(mut flight) = self.flights.remove(&fid) {
+        if let Some(mut flight) = self.flights.remove(fid) {
             self.forget_flight(fid, &mut flight);
         }
     }
@@ -1153,10 +1152,8 @@ impl Engine {
             Phase::Queued(qid) => {
                 self.queue.remove(qid);
             }
-            Phase::InFlight {
-                attempt, permit, ..
-            } => {
-                self.attempts.remove(&attempt);
+            // (`leave` took the attempt out of the index.)
+            Phase::InFlight { permit, .. } => {
                 self.breaker.on_ignored(permit);
             }
             Phase::Waiting { .. } | Phase::Settling => {}
@@ -1194,7 +1191,7 @@ impl Engine {
         let mut consider = |t: Instant| {
             next = Some(next.map_or(t, |n: Instant| n.min(t)));
         };
-        if let Some((&(t, _), _)) = self.schedule.timeouts.first() {
+        if let Some((_, &(t, _))) = self.schedule.attempts.first() {
             consider(t);
         }
         if let Some(&(t, _)) = self.schedule.waiting.first() {
