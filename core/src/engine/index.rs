@@ -8,13 +8,16 @@
 //! removed slots at either end are trimmed. An entry that stays while many
 //! later ones come and go (a request retrying for minutes) would make the
 //! ring span everything since it; once the ring spans more than about
-//! twice its live entries, the oldest entries move to a `BTreeMap` on the
-//! side, so memory stays proportional to what is live. In steady state
+//! twice its live entries, the oldest entries move to a sorted `Vec` on the
+//! side (few: only entries outliving a great many later ones go there; a
+//! `Vec` links far less wasm code than a `BTreeMap`, issue #8), so memory
+//! stays proportional to what is live. In steady state
 //! nothing allocates, and an operation touches one or two cache lines
 //! instead of a B-tree's path, which matters when the engine is shared by
 //! several threads (issue #5).
 
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
 
 /// The ring may span this many slots more than twice its live entries.
 const SLACK: usize = 32;
@@ -27,8 +30,9 @@ pub(super) struct IdMap<V> {
     ring: VecDeque<Option<V>>,
     /// `Some` slots in `ring`.
     live: usize,
-    /// Entries older than `base` (moved out of the ring, or inserted late).
-    old: BTreeMap<u64, V>,
+    /// Entries older than `base` (moved out of the ring, or inserted late),
+    /// sorted by id.
+    old: Vec<(u64, V)>,
 }
 
 impl<V> Default for IdMap<V> {
@@ -37,7 +41,23 @@ impl<V> Default for IdMap<V> {
             base: 0,
             ring: VecDeque::new(),
             live: 0,
-            old: BTreeMap::new(),
+            old: Vec::new(),
+        }
+    }
+}
+
+/// The sorted `old` side: where `id` is, or where it would go.
+fn find<V>(old: &[(u64, V)], id: u64) -> Result<usize, usize> {
+    old.binary_search_by(|(k, _)| k.cmp(&id))
+}
+
+/// Inserts into the sorted `old` side; returns the value replaced.
+fn insert_old<V>(old: &mut Vec<(u64, V)>, id: u64, value: V) -> Option<V> {
+    match find(old, id) {
+        Ok(i) => Some(core::mem::replace(&mut old.get_mut(i)?.1, value)),
+        Err(i) => {
+            old.insert(i, (id, value));
+            None
         }
     }
 }
@@ -57,16 +77,16 @@ impl<V> IdMap<V> {
     /// Inserts or replaces; returns the value replaced.
     pub(super) fn insert(&mut self, id: u64, value: V) -> Option<V> {
         if self.ring.is_empty() {
-            if self.old.last_key_value().is_none_or(|(k, _)| *k < id) {
+            if self.old.last().is_none_or(|(k, _)| *k < id) {
                 self.base = id;
                 self.ring.push_back(Some(value));
                 self.live = 1;
                 return None;
             }
-            return self.old.insert(id, value);
+            return insert_old(&mut self.old, id, value);
         }
         if id < self.base {
-            return self.old.insert(id, value);
+            return insert_old(&mut self.old, id, value);
         }
         if let Some(i) = self.slot(id) {
             let old = self.ring.get_mut(i)?.replace(value);
@@ -80,9 +100,10 @@ impl<V> IdMap<V> {
         // ring moves aside whole and starts again at `id`.
         let gap = id - self.base - self.ring.len() as u64;
         if gap > (2 * self.live + SLACK) as u64 {
+            // Every id in the ring is above those aside: appended in order.
             for (k, v) in (self.base..).zip(self.ring.drain(..)) {
                 if let Some(v) = v {
-                    self.old.insert(k, v);
+                    self.old.push((k, v));
                 }
             }
             self.base = id;
@@ -108,7 +129,7 @@ impl<V> IdMap<V> {
             };
             if let Some(v) = front {
                 self.live -= 1;
-                self.old.insert(self.base, v);
+                self.old.push((self.base, v));
             }
             self.base += 1;
             self.trim();
@@ -130,7 +151,7 @@ impl<V> IdMap<V> {
     pub(super) fn get(&self, id: u64) -> Option<&V> {
         match self.slot(id) {
             Some(i) => self.ring.get(i)?.as_ref(),
-            None => self.old.get(&id),
+            None => self.old.get(find(&self.old, id).ok()?).map(|(_, v)| v),
         }
     }
 
@@ -138,7 +159,10 @@ impl<V> IdMap<V> {
     pub(super) fn get_mut(&mut self, id: u64) -> Option<&mut V> {
         match self.slot(id) {
             Some(i) => self.ring.get_mut(i)?.as_mut(),
-            None => self.old.get_mut(&id),
+            None => {
+                let i = find(&self.old, id).ok()?;
+                self.old.get_mut(i).map(|(_, v)| v)
+            }
         }
     }
 
@@ -150,7 +174,8 @@ impl<V> IdMap<V> {
     /// Takes the value under `id` out.
     pub(super) fn remove(&mut self, id: u64) -> Option<V> {
         let Some(i) = self.slot(id) else {
-            return self.old.remove(&id);
+            let i = find(&self.old, id).ok()?;
+            return Some(self.old.remove(i).1);
         };
         let value = self.ring.get_mut(i)?.take()?;
         self.live -= 1;
@@ -160,7 +185,7 @@ impl<V> IdMap<V> {
 
     /// The entry with the smallest id.
     pub(super) fn first(&self) -> Option<(u64, &V)> {
-        if let Some((k, v)) = self.old.first_key_value() {
+        if let Some((k, v)) = self.old.first() {
             return Some((*k, v));
         }
         // Never a hole at the front.
@@ -174,7 +199,7 @@ impl<V> IdMap<V> {
         // Never a hole at the back.
         match self.ring.back() {
             Some(v) => Some((self.base + self.ring.len() as u64 - 1, v.as_ref()?)),
-            None => self.old.last_key_value().map(|(k, v)| (*k, v)),
+            None => self.old.last().map(|(k, v)| (*k, v)),
         }
     }
 
@@ -196,7 +221,7 @@ impl<V> IdMap<V> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloc::vec::Vec;
+    use alloc::collections::BTreeMap;
 
     /// The map agrees with the model; right after an insert (`inserted`)
     /// the ring spans at most twice its live entries plus the slack (a
@@ -210,7 +235,8 @@ mod tests {
         }
         assert!(ours.ring.front().is_none_or(Option::is_some));
         assert!(ours.ring.back().is_none_or(Option::is_some));
-        assert!(ours.old.keys().all(|k| *k < ours.base));
+        assert!(ours.old.iter().all(|(k, _)| *k < ours.base));
+        assert!(ours.old.windows(2).all(|w| w[0].0 < w[1].0));
     }
 
     /// The same answers as a `BTreeMap` for any sequence of operations,

@@ -214,11 +214,11 @@ enum Phase {
 /// the two sets.
 #[derive(Default)]
 struct Schedule {
-    /// Every attempt out: its timeout and flight, by attempt id. Attempt
-    /// ids and timeouts grow together (every attempt gets the same timeout,
-    /// from a clock that never goes back), so the first entry times out
-    /// first.
-    attempts: IdMap<(Instant, FlightId)>,
+    /// The flight of every attempt out, by attempt id (its timeout is in
+    /// the flight's phase). Attempt ids and timeouts grow together (every
+    /// attempt gets the same timeout, from a clock that never goes back),
+    /// so the first entry times out first.
+    attempts: IdMap<FlightId>,
     /// `(at, flight)` of every flight waiting for its next attempt.
     waiting: BTreeSet<(Instant, FlightId)>,
 }
@@ -243,18 +243,8 @@ impl Schedule {
             Phase::Waiting { at } => {
                 self.waiting.insert((at, fid));
             }
-            Phase::InFlight {
-                timeout_at,
-                attempt,
-                ..
-            } => {
-                debug_assert!(
-                    self.attempts
-                        .last()
-                        .is_none_or(|(_, &(t, _))| t <= timeout_at),
-                    "attempt timeouts grow with attempt ids"
-                );
-                self.attempts.insert(attempt.0, (timeout_at, fid));
+            Phase::InFlight { attempt, .. } => {
+                self.attempts.insert(attempt.0, fid);
             }
         }
     }
@@ -294,6 +284,14 @@ struct Flight {
 }
 
 impl Flight {
+    /// When its attempt out times out.
+    fn timeout_at(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::InFlight { timeout_at, .. } => Some(timeout_at),
+            _ => None,
+        }
+    }
+
     fn leader(&self) -> Option<&Waiter> {
         self.waiters.first()
     }
@@ -717,20 +715,15 @@ impl Engine {
 
     fn expire_attempts(&mut self, now: Instant) {
         // Nothing due (the common case): no list is built.
-        if self
-            .schedule
-            .attempts
-            .first()
-            .is_none_or(|(_, &(at, _))| at > now)
-        {
+        if self.first_timeout().is_none_or(|at| at > now) {
             return;
         }
         // Handled in flight order, as before the index existed: each entry
         // goes in at its place (fewer than the in-flight cap, and a binary
         // insertion links far less wasm code than a slice sort; issue #8).
         let mut due: Vec<(FlightId, AttemptId)> = Vec::new();
-        for (attempt, &(at, fid)) in self.schedule.attempts.iter() {
-            if at > now {
+        for (attempt, &fid) in self.schedule.attempts.iter() {
+            if self.flights.get(fid).and_then(Flight::timeout_at) > Some(now) {
                 break;
             }
             let entry = (fid, AttemptId(attempt));
@@ -850,6 +843,15 @@ impl Engine {
     }
 
     fn transmit(&mut self, fid: FlightId, permit: Permit, now: Instant) {
+        let timeout_at = now + self.config.attempt_timeout;
+        debug_assert!(
+            self.schedule
+                .attempts
+                .last()
+                .and_then(|(_, &last)| self.flights.get(last)?.timeout_at())
+                .is_none_or(|t| t <= timeout_at),
+            "attempt timeouts grow with attempt ids"
+        );
         let Some(f) = self.flights.get_mut(fid) else {
             self.breaker.on_ignored(permit);
             return;
@@ -858,7 +860,6 @@ impl Engine {
         self.next_attempt += 1;
         f.attempts += 1;
         let probe = permit.is_probe();
-        let timeout_at = now + self.config.attempt_timeout;
         self.schedule.set_phase(
             fid,
             f,
@@ -909,7 +910,7 @@ impl Engine {
             self.server_hold = Some(self.server_hold.map_or(hold, |h| h.max(hold)));
             self.limiter.push_back(hold);
         }
-        let Some(&(_, fid)) = self.schedule.attempts.get(attempt.0) else {
+        let Some(&fid) = self.schedule.attempts.get(attempt.0) else {
             self.outputs
                 .push_back(Output::Event(Event::LateAnswerIgnored { attempt }));
             return;
@@ -1185,13 +1186,19 @@ impl Engine {
             })));
     }
 
+    /// When the first attempt out times out.
+    fn first_timeout(&self) -> Option<Instant> {
+        let (_, &fid) = self.schedule.attempts.first()?;
+        self.flights.get(fid)?.timeout_at()
+    }
+
     /// The earliest instant at which time alone changes something.
     fn next_wakeup(&self) -> Option<Instant> {
         let mut next: Option<Instant> = None;
         let mut consider = |t: Instant| {
             next = Some(next.map_or(t, |n: Instant| n.min(t)));
         };
-        if let Some((_, &(t, _))) = self.schedule.attempts.first() {
+        if let Some(t) = self.first_timeout() {
             consider(t);
         }
         if let Some(&(t, _)) = self.schedule.waiting.first() {
