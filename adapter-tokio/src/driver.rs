@@ -175,11 +175,15 @@ enum Command {
 /// outputs are carried out.
 const BATCH: usize = 256;
 
-/// A handle to the driver. Cheap to clone; many tasks may share one.
-/// When the last handle is dropped, the driver task cancels whatever is
-/// pending and exits.
+/// A handle to the driver. Cheap to clone (one reference count); many
+/// tasks may share one. When the last handle is dropped, the driver task
+/// cancels whatever is pending and exits.
 #[derive(Clone, Debug)]
-pub struct Driver {
+pub struct Driver(Arc<Handle>);
+
+/// What every clone of a [`Driver`] shares.
+#[derive(Debug)]
+struct Handle {
     commands: mpsc::UnboundedSender<Command>,
     shared: Arc<Shared>,
     seed: u64,
@@ -207,11 +211,16 @@ impl Driver {
         let (commands, command_rx) = mpsc::unbounded_channel();
         let requests = Requests::new(&options.base_url);
         tracing::info!(seed, base_url = %requests.base_url, "novitai driver started");
+        let shards = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .clamp(1, MAX_SHARDS);
         let fetcher = Arc::new(Fetcher {
             http,
             max_body_bytes: options.max_body_bytes,
             start,
-            requests: Mutex::new(requests),
+            requests: (0..shards)
+                .map(|_| Mutex::new(Requests::new(&options.base_url)))
+                .collect(),
         });
         let core = Core {
             engine,
@@ -222,6 +231,8 @@ impl Driver {
             stopping: false,
             breaker_share: options.breaker_share.clone(),
             wake: None,
+            caller: None,
+            caller_mail: None,
         };
         let shared = Arc::new(Shared {
             core: Mutex::new(core),
@@ -246,17 +257,17 @@ impl Driver {
             shared: Arc::clone(&shared),
         };
         runtime.spawn(task.run(command_rx));
-        Ok(Driver {
+        Ok(Driver(Arc::new(Handle {
             commands,
             shared,
             seed,
-        })
+        })))
     }
 
     /// The engine's seed (log it to replay a run).
     #[must_use]
     pub fn seed(&self) -> u64 {
-        self.seed
+        self.0.seed
     }
 
     /// Sends `request` through the engine and waits for its one
@@ -274,19 +285,20 @@ impl Driver {
         options: RequestOptions,
     ) -> Result<Completed, Rejected> {
         let mailbox = Arc::new(Mailbox::default());
-        let id = {
-            let mut core = self.shared.lock();
+        let (id, direct) = {
+            let mut core = self.0.shared.lock();
             let now = core.now();
             let id = core.engine.submit(request, options, now)?;
             core.pending
                 .insert(id.get(), Reply(Some(Arc::clone(&mailbox))));
-            self.shared.settle(core, &self.commands);
-            id
+            let direct = self.0.shared.settle(core, &self.0.commands, Some(id));
+            (id, direct)
         };
         let mut call = Call {
             driver: self,
             id,
             mailbox,
+            direct,
             fetch: None,
             finished: false,
         };
@@ -299,7 +311,8 @@ impl Driver {
     /// [`Rejected::ShuttingDown`] once the driver is shut down.
     pub async fn status(&self) -> Result<EngineStatus, Rejected> {
         let (tx, rx) = oneshot::channel();
-        self.commands
+        self.0
+            .commands
             .send(Command::Status(tx))
             .map_err(|_| Rejected::ShuttingDown)?;
         rx.await.map_err(|_| Rejected::ShuttingDown)
@@ -323,7 +336,8 @@ impl Driver {
 
     async fn breaker(&self, control: BreakerControl) -> Result<(), Rejected> {
         let (tx, rx) = oneshot::channel();
-        self.commands
+        self.0
+            .commands
             .send(Command::Breaker(control, tx))
             .map_err(|_| Rejected::ShuttingDown)?;
         rx.await.map_err(|_| Rejected::ShuttingDown)
@@ -336,7 +350,7 @@ impl Driver {
     /// harmless.
     pub async fn shutdown(&self) {
         let (tx, rx) = oneshot::channel();
-        if self.commands.send(Command::Shutdown(tx)).is_ok() {
+        if self.0.commands.send(Command::Shutdown(tx)).is_ok() {
             let _ = rx.await;
         }
     }
@@ -454,6 +468,9 @@ struct Call<'a> {
     driver: &'a Driver,
     id: RequestId,
     mailbox: Arc<Mailbox>,
+    /// Mail the caller made for itself while it held the engine's lock
+    /// (see [`Core::caller`]): read before the mailbox.
+    direct: Option<Mail>,
     fetch: Option<Sending>,
     finished: bool,
 }
@@ -463,16 +480,18 @@ impl Call<'_> {
     /// until the request is over.
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<Completed, Rejected>> {
         loop {
-            self.mailbox.waker.register(cx.waker());
-            let (mail, closed) = {
-                let mut slot = self.mailbox.slot();
-                (slot.mail.take(), slot.closed)
+            let (mail, closed) = match self.direct.take() {
+                Some(mail) => (Some(mail), false),
+                None => {
+                    let mut slot = self.mailbox.slot();
+                    (slot.mail.take(), slot.closed)
+                }
             };
             match mail {
                 Some(Mail::Attempt(attempt)) => {
                     // A later attempt of the same request: the engine has
                     // given up on the earlier one.
-                    self.fetch = Some(self.driver.shared.fetcher.start(attempt));
+                    self.fetch = Some(self.driver.0.shared.fetcher.start(attempt));
                 }
                 Some(Mail::Done { result, adopt }) => {
                     self.finished = true;
@@ -482,7 +501,7 @@ impl Call<'_> {
                     if let Some(fetch) = self.fetch.take()
                         && adopt
                     {
-                        let _ = self.driver.commands.send(Command::Adopt(fetch));
+                        let _ = self.driver.0.commands.send(Command::Adopt(fetch));
                     }
                     return Poll::Ready(result);
                 }
@@ -492,20 +511,25 @@ impl Call<'_> {
                 }
                 None => {}
             }
-            let Some(fetch) = &mut self.fetch else {
+            if let Some(fetch) = &mut self.fetch
+                && let Poll::Ready(input) = fetch.fetch.as_mut().poll(cx)
+            {
+                self.fetch = None;
+                // What the answer brings this caller comes back directly.
+                let shared = &self.driver.0.shared;
+                let mut core = shared.lock();
+                core.answer(input);
+                self.direct = shared.settle(core, &self.driver.0.commands, Some(self.id));
+                continue;
+            }
+            // Nothing to do until the fetch or the mailbox wakes this task.
+            // Mail left just before the registration woke nobody: look
+            // again after it.
+            self.mailbox.waker.register(cx.waker());
+            let slot = self.mailbox.slot();
+            if slot.mail.is_none() && !slot.closed {
                 return Poll::Pending;
-            };
-            let Poll::Ready(input) = fetch.fetch.as_mut().poll(cx) else {
-                return Poll::Pending;
-            };
-            self.fetch = None;
-            // What the answer brings this caller is read right after (the
-            // loop), so it needs no wake-up.
-            drop(self.mailbox.waker.take());
-            let shared = &self.driver.shared;
-            let mut core = shared.lock();
-            core.answer(input);
-            shared.settle(core, &self.driver.commands);
+            }
         }
     }
 }
@@ -518,23 +542,23 @@ impl Drop for Call<'_> {
         let unsent = {
             let mut slot = self.mailbox.slot();
             slot.gone = true;
-            match slot.mail.take() {
+            match self.direct.take().or_else(|| slot.mail.take()) {
                 Some(Mail::Attempt(a)) => Some(a),
                 _ => None,
             }
         };
-        let shared = &self.driver.shared;
+        let shared = &self.driver.0.shared;
         {
             let mut core = shared.lock();
             let now = core.now();
             core.engine.cancel(self.id, now);
-            shared.settle(core, &self.driver.commands);
+            shared.settle(core, &self.driver.0.commands, None);
         }
         if let Some(attempt) = unsent {
             self.fetch = Some(shared.fetcher.start(attempt));
         }
         if let Some(fetch) = self.fetch.take() {
-            let _ = self.driver.commands.send(Command::Adopt(fetch));
+            let _ = self.driver.0.commands.send(Command::Adopt(fetch));
         }
     }
 }
@@ -569,13 +593,19 @@ impl Shared {
 
     /// Carries out the engine's outputs after a change, lets go of the
     /// lock, then tells the driver task about an earlier wake-up and hands
-    /// it the transmissions whose callers are gone.
+    /// it the transmissions whose callers are gone. What concerns `caller`
+    /// (the request of the task holding the lock) is returned instead of
+    /// mailed.
     fn settle(
         &self,
         mut core: std::sync::MutexGuard<'_, Core>,
         commands: &mpsc::UnboundedSender<Command>,
-    ) {
+        caller: Option<RequestId>,
+    ) -> Option<Mail> {
+        core.caller = caller;
         let next = core.drain();
+        core.caller = None;
+        let direct = core.caller_mail.take();
         let earlier = next.is_some_and(|at| core.wake.is_none_or(|armed| at < armed));
         if earlier {
             core.wake = next;
@@ -588,6 +618,7 @@ impl Shared {
         for fetch in orphans {
             let _ = commands.send(Command::Adopt(fetch));
         }
+        direct
     }
 }
 
@@ -608,6 +639,13 @@ struct Core {
     /// The earliest instant the engine asked to be woken at since the
     /// timer last fired (what the driver task's timer is armed for).
     wake: Option<Instant>,
+    /// The request of the caller draining the engine (see
+    /// [`Shared::settle`]): its mail goes to `caller_mail`, not through its
+    /// mailbox, which saves a lock and a wake-up on each attempt and
+    /// answer.
+    caller: Option<RequestId>,
+    /// The caller's own mail from this drain.
+    caller_mail: Option<Mail>,
 }
 
 /// Hashes the engine's request ids (unique, increasing numbers chosen by
@@ -793,8 +831,25 @@ impl Core {
     }
 
     fn complete(&mut self, completed: Completed) {
-        if let Some(reply) = self.pending.remove(&completed.id.get())
-            && let Some(unsent) = reply.done(Ok(completed), !self.stopping)
+        let Some(mut reply) = self.pending.remove(&completed.id.get()) else {
+            return;
+        };
+        let adopt = !self.stopping;
+        let unsent = if self.caller == Some(completed.id) {
+            // Its caller holds the lock: the end is handed over directly
+            // (the mailbox is let go of without a word).
+            reply.0 = None;
+            match self.caller_mail.replace(Mail::Done {
+                result: Ok(completed),
+                adopt,
+            }) {
+                Some(Mail::Attempt(a)) => Some(a),
+                _ => None,
+            }
+        } else {
+            reply.done(Ok(completed), adopt)
+        };
+        if let Some(unsent) = unsent
             && !self.stopping
         {
             self.orphan(unsent);
@@ -811,6 +866,11 @@ impl Core {
             timeout: t.timeout,
         };
         let unsent = match self.pending.get(&t.request_id.get()) {
+            // Its caller holds the lock and has nothing else to read.
+            Some(_) if self.caller == Some(t.request_id) && self.caller_mail.is_none() => {
+                self.caller_mail = Some(Mail::Attempt(attempt));
+                None
+            }
             Some(reply) => reply.offer(attempt),
             None => Some(attempt),
         };
@@ -1005,15 +1065,28 @@ fn header_value(name: &HeaderName, value: &str) -> Option<HeaderValue> {
     Some(v)
 }
 
+/// The most request builders a driver keeps (see [`Fetcher::requests`]).
+const MAX_SHARDS: usize = 16;
+
+/// Threads are numbered as they first build a request.
+static NEXT_THREAD: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+thread_local! {
+    /// This thread's number, which picks its request builder.
+    static THREAD_SHARD: usize = NEXT_THREAD.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// What a transmission in flight needs, shared by the driver task and its
 /// handles.
 struct Fetcher {
     http: reqwest::Client,
     max_body_bytes: usize,
     start: tokio::time::Instant,
-    /// Makes the reqwest request of each transmission (its own lock, held
-    /// only while one is made).
-    requests: Mutex<Requests>,
+    /// Make the reqwest request of each transmission: one per core (up to
+    /// [`MAX_SHARDS`]), each behind its own lock held only while one request
+    /// is made. A thread always uses the same one, so each stays in its
+    /// core's cache instead of moving between cores on every request.
+    requests: Box<[Mutex<Requests>]>,
 }
 
 impl std::fmt::Debug for Fetcher {
@@ -1033,11 +1106,14 @@ impl Fetcher {
     /// caller then drops it); [`Fetcher::bound`] gives one to a
     /// transmission nobody waits for.
     fn start(self: &Arc<Self>, attempt: Attempt) -> Sending {
-        let built = self
-            .requests
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .build(&attempt.request);
+        let shard = THREAD_SHARD.with(|s| *s) % self.requests.len().max(1);
+        let built = match self.requests.get(shard) {
+            Some(r) => r
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .build(&attempt.request),
+            None => Err(TransportErrorKind::Other),
+        };
         let sent = built.map(|r| self.http.execute(r));
         Sending {
             fetch: Box::pin(Arc::clone(self).run(attempt.id, sent)),
