@@ -221,6 +221,17 @@ impl Headers {
             .map(|l| (self.name_of(l), self.value_of(l)))
     }
 
+    /// Removes every header, keeping the room they took.
+    pub(crate) fn clear(&mut self) {
+        self.text.clear();
+        self.lines.clear();
+    }
+
+    /// The room of the header text, in bytes.
+    pub(crate) fn text_capacity(&self) -> usize {
+        self.text.capacity()
+    }
+
     /// Number of header lines.
     #[must_use]
     pub fn len(&self) -> usize {

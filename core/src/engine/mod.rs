@@ -267,6 +267,10 @@ impl Schedule {
 const SPARE_WAITER_LISTS: usize = 64;
 /// A waiter list longer than this is not kept for reuse.
 const SPARE_WAITER_CAPACITY: usize = 16;
+/// Spare request allocations kept for reuse (see [`Engine::recycle_request`]).
+const SPARE_REQUESTS: usize = 64;
+/// A request whose header text has more room than this is not kept.
+const SPARE_HEADER_BYTES: usize = 4096;
 
 struct Flight {
     /// Shared with every [`Transmit`] of the flight (copied only when a
@@ -335,6 +339,8 @@ pub struct Engine {
     schedule: Schedule,
     /// Emptied waiter lists, reused by new flights.
     spare_waiters: Vec<Vec<Waiter>>,
+    /// Finished requests' allocations, reused by new flights.
+    spare_requests: Vec<Arc<HttpRequest>>,
     /// Where each live request is.
     requests: IdMap<FlightId>,
     /// Coalescing key → flight.
@@ -398,6 +404,7 @@ impl Engine {
             flights: IdMap::default(),
             schedule: Schedule::default(),
             spare_waiters: Vec::new(),
+            spare_requests: Vec::new(),
             requests: IdMap::default(),
             by_key: BTreeMap::new(),
             deadlines: BTreeSet::new(),
@@ -553,10 +560,11 @@ impl Engine {
         // The coalescing / cache key, allocated once and shared with `by_key`.
         let key: Option<Arc<str>> =
             (coalesce || cacheable).then(|| Arc::from(request.path_and_query.as_str()));
-        let mut request = request;
-        request
-            .headers
-            .set(CORRELATION_HEADER, waiter.correlation_id.as_str());
+        let mut request = self.share_request(request);
+        if let Some(r) = Arc::get_mut(&mut request) {
+            r.headers
+                .set(CORRELATION_HEADER, waiter.correlation_id.as_str());
+        }
         let idempotent = options.idempotent.unwrap_or(matches!(
             request.method,
             Method::Get | Method::Put | Method::Delete
@@ -580,7 +588,7 @@ impl Engine {
                 self.flights.insert(
                     fid,
                     Flight {
-                        request: Arc::new(request),
+                        request,
                         key,
                         cacheable,
                         idempotent,
@@ -1124,6 +1132,41 @@ impl Engine {
             self.complete_waiter(w, o, attempts, false);
         }
         self.recycle_waiters(waiters);
+        self.recycle_request(flight.request);
+    }
+
+    /// Keeps a finished flight's request (its allocation, and its headers'
+    /// room) for the next one, when no transmission shares it any more.
+    fn recycle_request(&mut self, mut request: Arc<HttpRequest>) {
+        if self.spare_requests.len() >= SPARE_REQUESTS {
+            return;
+        }
+        if let Some(r) = Arc::get_mut(&mut request)
+            && r.headers.text_capacity() <= SPARE_HEADER_BYTES
+        {
+            r.body = None;
+            r.headers.clear();
+            self.spare_requests.push(request);
+        }
+    }
+
+    /// `request`, shared, in a spare allocation when there is one: its path,
+    /// headers and body move in (an empty header list keeps the spare's
+    /// room for the correlation header).
+    fn share_request(&mut self, mut request: HttpRequest) -> Arc<HttpRequest> {
+        let Some(mut spare) = self.spare_requests.pop() else {
+            return Arc::new(request);
+        };
+        let Some(r) = Arc::get_mut(&mut spare) else {
+            return Arc::new(request);
+        };
+        r.method = request.method;
+        core::mem::swap(&mut r.path_and_query, &mut request.path_and_query);
+        r.body = request.body.take();
+        if !request.headers.is_empty() {
+            core::mem::swap(&mut r.headers, &mut request.headers);
+        }
+        spare
     }
 
     /// Keeps an emptied waiter list for the next flight.
@@ -1141,6 +1184,7 @@ impl Engine {
     fn drop_flight(&mut self, fid: FlightId) {
         if let Some(mut flight) = self.flights.remove(fid) {
             self.forget_flight(fid, &mut flight);
+            self.recycle_request(flight.request);
         }
     }
 
