@@ -42,6 +42,7 @@ use std::task::{Context, Poll};
 use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::task::AtomicWaker;
+use http_body::Body as _;
 use novitai_core::engine::{
     AttemptId, Completed, Engine, EngineConfig, EngineConfigError, EngineStatus, Event, Input,
     Output, Rejected, RequestId, RequestOptions, Transmit,
@@ -358,11 +359,12 @@ impl Driver {
 
 /// A transmission in flight: its answer or transport error, as the
 /// engine's input.
+/// (Boxed: the driver task keeps those of callers that left in one set.)
 type Fetch = Pin<Box<dyn Future<Output = Input> + Send>>;
 
 /// An attempt being sent by its caller.
 struct Sending {
-    fetch: Fetch,
+    fetch: Transmission,
     attempt: AttemptId,
     /// The attempt's timeout (see [`Fetcher::bound`]).
     timeout: Duration,
@@ -512,7 +514,7 @@ impl Call<'_> {
                 None => {}
             }
             if let Some(fetch) = &mut self.fetch
-                && let Poll::Ready(input) = fetch.fetch.as_mut().poll(cx)
+                && let Poll::Ready(input) = Pin::new(&mut fetch.fetch).poll(cx)
             {
                 self.fetch = None;
                 // What the answer brings this caller comes back directly.
@@ -1099,8 +1101,7 @@ impl std::fmt::Debug for Fetcher {
 
 impl Fetcher {
     /// Starts sending one attempt (or reporting why it could not be
-    /// built). The request is handed to reqwest before the future is made,
-    /// so the future stays small (it is boxed, once per attempt).
+    /// built).
     ///
     /// It has no timer of its own: the engine times the attempt out (its
     /// caller then drops it); [`Fetcher::bound`] gives one to a
@@ -1114,9 +1115,17 @@ impl Fetcher {
                 .build(&attempt.request),
             None => Err(TransportErrorKind::Other),
         };
-        let sent = built.map(|r| self.http.execute(r));
+        let state = match built {
+            Ok(r) => Stage::Sending(tower_service::Service::call(&mut &self.http, r)),
+            Err(kind) => Stage::Failed(kind),
+        };
         Sending {
-            fetch: Box::pin(Arc::clone(self).run(attempt.id, sent)),
+            fetch: Transmission {
+                attempt: attempt.id,
+                start: self.start,
+                max_body_bytes: self.max_body_bytes,
+                stage: state,
+            },
             attempt: attempt.id,
             timeout: attempt.timeout,
         }
@@ -1143,38 +1152,111 @@ impl Fetcher {
             }
         })
     }
+}
 
-    /// The attempt's answer or transport error, as the engine's input.
-    async fn run<F>(
-        self: Arc<Self>,
-        attempt: AttemptId,
-        sent: Result<F, TransportErrorKind>,
-    ) -> Input
-    where
-        F: Future<Output = Result<reqwest::Response, reqwest::Error>>,
-    {
-        let result = match sent {
-            Ok(sent) => self.read(sent).await,
-            Err(kind) => Err(kind),
-        };
-        let now = core_instant(self.start, tokio::time::Instant::now());
-        match result {
-            Ok(response) => Input::Response {
-                attempt,
-                now,
-                response,
-            },
-            Err(kind) => Input::TransportError { attempt, now, kind },
+/// One attempt on the wire, as a future of the engine's input: reqwest's
+/// pending response, then its body, read up to the size cap. Written by
+/// hand rather than as an `async fn` so that it is `Unpin` and needs no box:
+/// a caller keeps it inside its own future, and hands it over to the driver
+/// task if it leaves.
+struct Transmission {
+    attempt: AttemptId,
+    /// The driver's start (the core's clock).
+    start: tokio::time::Instant,
+    max_body_bytes: usize,
+    stage: Stage,
+}
+
+enum Stage {
+    Sending(<reqwest::Client as tower_service::Service<reqwest::Request>>::Future),
+    Reading {
+        status: u16,
+        headers: Headers,
+        body: Vec<u8>,
+        stream: reqwest::Body,
+    },
+    /// The request could not be made (reported at the first poll).
+    Failed(TransportErrorKind),
+    /// The input was given.
+    Done,
+}
+
+impl Future for Transmission {
+    type Output = Input;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Input> {
+        let this = &mut *self;
+        loop {
+            let result = match &mut this.stage {
+                Stage::Sending(pending) => match Pin::new(pending).poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(response)) => match this.begin(response) {
+                        Ok(stage) => {
+                            this.stage = stage;
+                            continue;
+                        }
+                        Err(kind) => Err(kind),
+                    },
+                    Poll::Ready(Err(e)) => Err(transport_kind(&e)),
+                },
+                Stage::Reading { body, stream, .. } => {
+                    match Pin::new(stream).poll_frame(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(Some(Ok(frame))) => {
+                            // Trailers are not part of the answer.
+                            if let Ok(data) = frame.into_data() {
+                                if body.len().saturating_add(data.len()) > this.max_body_bytes {
+                                    Err(TransportErrorKind::BodyTooLarge)
+                                } else {
+                                    body.extend_from_slice(&data);
+                                    continue;
+                                }
+                            } else {
+                                continue;
+                            }
+                        }
+                        Poll::Ready(Some(Err(e))) => Err(transport_kind(&e)),
+                        Poll::Ready(None) => {
+                            match std::mem::replace(&mut this.stage, Stage::Done) {
+                                Stage::Reading {
+                                    status,
+                                    headers,
+                                    body,
+                                    ..
+                                } => {
+                                    let mut out = HttpResponse::new(status, body);
+                                    out.headers = headers;
+                                    Ok(out)
+                                }
+                                _ => Err(TransportErrorKind::Other),
+                            }
+                        }
+                    }
+                }
+                Stage::Failed(kind) => Err(*kind),
+                // Polled again after its input: the engine ignores a second
+                // answer to an attempt.
+                Stage::Done => Err(TransportErrorKind::Other),
+            };
+            this.stage = Stage::Done;
+            let now = core_instant(this.start, tokio::time::Instant::now());
+            let attempt = this.attempt;
+            return Poll::Ready(match result {
+                Ok(response) => Input::Response {
+                    attempt,
+                    now,
+                    response,
+                },
+                Err(kind) => Input::TransportError { attempt, now, kind },
+            });
         }
     }
+}
 
-    /// Waits for the answer and reads it, body included, up to the size
-    /// cap.
-    async fn read<F>(&self, sent: F) -> Result<HttpResponse, TransportErrorKind>
-    where
-        F: Future<Output = Result<reqwest::Response, reqwest::Error>>,
-    {
-        let mut response = sent.await.map_err(|e| transport_kind(&e))?;
+impl Transmission {
+    /// The answer's status and headers; its body is read next (refused at
+    /// once when its declared length is over the cap).
+    fn begin(&self, response: reqwest::Response) -> Result<Stage, TransportErrorKind> {
         let status = response.status().as_u16();
         // Sized first: the conversion then allocates twice in all.
         let map = response.headers();
@@ -1193,21 +1275,19 @@ impl Fetcher {
         if length.is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX)) {
             return Err(TransportErrorKind::BodyTooLarge);
         }
-        let mut body = Vec::with_capacity(
+        let body = Vec::with_capacity(
             length
                 .and_then(|n| usize::try_from(n).ok())
                 .unwrap_or(0)
                 .min(limit),
         );
-        while let Some(chunk) = response.chunk().await.map_err(|e| transport_kind(&e))? {
-            if body.len().saturating_add(chunk.len()) > limit {
-                return Err(TransportErrorKind::BodyTooLarge);
-            }
-            body.extend_from_slice(&chunk);
-        }
-        let mut out = HttpResponse::new(status, body);
-        out.headers = headers;
-        Ok(out)
+        let stream = http::Response::from(response).into_body();
+        Ok(Stage::Reading {
+            status,
+            headers,
+            body,
+            stream,
+        })
     }
 }
 
