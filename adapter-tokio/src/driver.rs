@@ -285,7 +285,7 @@ impl Driver {
         request: HttpRequest,
         options: RequestOptions,
     ) -> Result<Completed, Rejected> {
-        let mailbox = Arc::new(Mailbox::default());
+        let mailbox = Mailbox::take();
         let (id, direct) = {
             let mut core = self.0.shared.lock();
             let now = core.now();
@@ -412,6 +412,45 @@ impl Mailbox {
     fn slot(&self) -> std::sync::MutexGuard<'_, Slot> {
         self.slot.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// An empty mailbox: one this thread kept from a finished call, or a
+    /// new one.
+    fn take() -> Arc<Mailbox> {
+        let spare = SPARE_MAILBOXES.with(|s| s.borrow_mut().pop());
+        match spare {
+            Some(mut m) => {
+                // Kept only when unshared (see `keep`); made new again.
+                if let Some(inner) = Arc::get_mut(&mut m) {
+                    *inner = Mailbox::default();
+                    m
+                } else {
+                    Arc::default()
+                }
+            }
+            None => Arc::default(),
+        }
+    }
+
+    /// Keeps a finished call's mailbox for this thread's next call, when
+    /// nothing else holds it.
+    fn keep(mailbox: &Arc<Mailbox>) {
+        if Arc::strong_count(mailbox) == 1 && Arc::weak_count(mailbox) == 0 {
+            SPARE_MAILBOXES.with(|s| {
+                let mut spare = s.borrow_mut();
+                if spare.len() < SPARE_MAILBOX_COUNT {
+                    spare.push(Arc::clone(mailbox));
+                }
+            });
+        }
+    }
+}
+
+/// The most finished calls' mailboxes a thread keeps for reuse.
+const SPARE_MAILBOX_COUNT: usize = 32;
+
+thread_local! {
+    static SPARE_MAILBOXES: std::cell::RefCell<Vec<Arc<Mailbox>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// The engine's side of a caller's [`Mailbox`]. Dropped without a
@@ -539,6 +578,7 @@ impl Call<'_> {
 impl Drop for Call<'_> {
     fn drop(&mut self) {
         if self.finished {
+            Mailbox::keep(&self.mailbox);
             return;
         }
         let unsent = {
@@ -648,6 +688,30 @@ struct Core {
     caller: Option<RequestId>,
     /// The caller's own mail from this drain.
     caller_mail: Option<Mail>,
+}
+
+/// Hashes request paths for the URL cache with FNV-1a, a few instructions
+/// a byte instead of SipHash's set-up. The paths are the application's own
+/// and the cache holds at most [`MAX_URLS`] of them, emptied when full, so
+/// colliding paths could only slow a lookup, never grow the cache.
+struct PathHasher(u64);
+
+impl Default for PathHasher {
+    fn default() -> PathHasher {
+        PathHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for PathHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
 }
 
 /// Hashes the engine's request ids (unique, increasing numbers chosen by
@@ -920,7 +984,7 @@ struct Requests {
     /// URLs already parsed, by path and query (a retry, or another
     /// request to the same path, copies the parsed URL instead of parsing
     /// it again); at most [`MAX_URLS`], emptied when full.
-    urls: HashMap<String, reqwest::Url>,
+    urls: HashMap<String, reqwest::Url, BuildHasherDefault<PathHasher>>,
 }
 
 /// A header name seen before, with its last value while that value does
@@ -956,7 +1020,7 @@ impl Requests {
             base,
             base_path,
             names: Vec::new(),
-            urls: HashMap::new(),
+            urls: HashMap::default(),
         }
     }
 
