@@ -194,6 +194,10 @@ impl Headers {
 
     /// Removes every value of header `name`.
     pub fn remove(&mut self, name: &str) {
+        // Usually there is nothing to remove (`set` of a new header).
+        if !self.lines.iter().any(|l| self.is(l, name)) {
+            return;
+        }
         let (text, before) = (&self.text, self.lines.len());
         self.lines.retain(|l| !is_line(text, l, name));
         if self.lines.len() == before {
