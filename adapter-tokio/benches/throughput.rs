@@ -19,7 +19,9 @@
 //! the median of each round's own ratios: on a shared, noisy machine many
 //! short rounds (e.g. `-- 0.5 30`) compare the kinds under the same load.
 //! CPU time per request covers the whole process (callers, adapter,
-//! reqwest and the server). The adapter runs a permissive config: a limit
+//! reqwest and the server). `BENCH_ONLY=plain,driver` runs only those kinds;
+//! `BENCH_WORKERS=1` runs the runtime on one worker thread (to tell
+//! instruction costs from the cost of sharing the engine between cores). The adapter runs a permissive config: a limit
 //! of a million requests per second, 256 in flight.
 
 use std::sync::Arc;

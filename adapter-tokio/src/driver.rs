@@ -6,22 +6,28 @@
 //!
 //! 1. feed the engine the change (a submission, an attempt's answer, a
 //!    cancellation, the timer, a command);
-//! 2. drain [`Engine::poll_output`]: each [`Output::Transmit`] is turned
-//!    into a reqwest request and left in the mailbox of the caller whose
-//!    request it is, which sends it from its own task and brings the answer
+//! 2. drain [`Engine::poll_output`]: each [`Output::Transmit`] goes to
+//!    the caller whose request it is, which makes the reqwest request
+//!    (outside the lock), sends it from its own task and brings the answer
 //!    back as an [`Input`] (a transmission whose caller is gone is sent by
 //!    the driver task); each [`Event`] is logged (one `tracing` line per
 //!    event) and a [`Event::Completed`] answers its caller;
 //! 3. tell the driver task when `Output::Timeout(Some(at))` is earlier than
 //!    its one timer is armed for.
 //!
-//! A caller submits its request and feeds in its attempts' answers itself:
-//! what concerns it (its attempt, its completion) is in its mailbox when it
-//! lets go of the lock, so a request costs its caller no more wake-ups
-//! than plain reqwest (the response wakes the task that waits for it);
-//! another caller's mail wakes that caller. The driver task runs the timer,
-//! the transmissions whose callers left, status, breaker control and
-//! shutdown.
+//! A caller submits its request and feeds in its attempts' answers itself,
+//! and what that brings its own request (its attempt, its completion) is
+//! handed back to it directly when it lets go of the lock: a request costs
+//! its caller no more wake-ups than plain reqwest (the response wakes the
+//! task that waits for it). What a change brings another caller (a queued
+//! request let through, a retry the timer started) is left in that
+//! caller's mailbox, with a wake-up. The driver task runs the timer, the
+//! transmissions whose callers left, status, breaker control and shutdown.
+//!
+//! Per attempt the driver allocates little: the attempt's future
+//! ([`Transmission`]) lives unboxed in its caller's future, mailboxes are
+//! reused per thread, URLs are parsed once per path, and the request
+//! builders are one per core.
 //!
 //! The driver decides nothing: retries, rate, breaker, timeouts and caching
 //! are the engine's. It only turns reqwest's errors into
