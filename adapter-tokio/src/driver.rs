@@ -25,7 +25,7 @@
 //! transmissions whose callers left, status, breaker control and shutdown.
 //!
 //! Per attempt the driver allocates little: the attempt's future
-//! ([`Transmission`]) lives unboxed in its caller's future, mailboxes are
+//! (`Transmission`) lives unboxed in its caller's future, mailboxes are
 //! reused per thread, URLs are parsed once per path, and the request
 //! builders are one per core.
 //!
