@@ -13,7 +13,11 @@
 //!   `instance(id)` (query, `Authorization`, `User-Agent`, `Content-Type`)
 //!   and parsing the JSON answer: the fair baseline for `typed`;
 //! - `typed`: the typed client, `Novita::instance` (a distinct id per caller
-//!   so nothing coalesces).
+//!   so nothing coalesces);
+//! - `plain-corr`: plain reqwest sending `X-Correlation-ID` with a fresh id
+//!   per request, as the driver does: what the correlation header alone
+//!   costs (the server parses one more header, a name it allocates), for
+//!   telling it from the driver's own cost.
 //!
 //! The median over ROUNDS (default 3) is reported with the ratios, and also
 //! the median of each round's own ratios: on a shared, noisy machine many
@@ -186,6 +190,8 @@ fn main() {
         let auth = "Bearer sk_bench_0123456789";
         let agent = novitai_tokio::client::USER_AGENT;
         let (mut p, mut d, mut pt, mut t) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut pc = Vec::new();
+        let ids = Arc::new(AtomicU64::new(0));
         for round in 1..=rounds {
             let (client, url) = (plain.clone(), format!("{base}/v1/ping"));
             let rp = if !run("plain") { skipped } else { measure(secs, move |_| {
@@ -249,8 +255,20 @@ fn main() {
                 }
             })
             .await };
+            let (client, url, ids_) = (plain.clone(), format!("{base}/v1/ping"), Arc::clone(&ids));
+            let rpc = if !run("plain-corr") { skipped } else { measure(secs, move |_| {
+                let (client, url) = (client.clone(), url.clone());
+                let id = format!("nv-{:016x}", ids_.fetch_add(1, Ordering::Relaxed));
+                async move {
+                    match client.get(&url).header("X-Correlation-ID", id).send().await {
+                        Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                        Err(_) => false,
+                    }
+                }
+            })
+            .await };
             println!(
-                "round {round}: plain {:>6.0} req/s {:>5.1} us/req | driver {:>6.0} {:>5.1} ({:.3}x) | plain-typed {:>6.0} {:>5.1} | typed {:>6.0} {:>5.1} ({:.3}x)",
+                "round {round}: plain {:>6.0} req/s {:>5.1} us/req | driver {:>6.0} {:>5.1} ({:.3}x) | plain-typed {:>6.0} {:>5.1} | typed {:>6.0} {:>5.1} ({:.3}x) | plain-corr {:>6.0} {:>5.1} (driver {:.3}x)",
                 rp.rps,
                 rp.cpu_us,
                 rd.rps,
@@ -260,12 +278,16 @@ fn main() {
                 rpt.cpu_us,
                 rt_.rps,
                 rt_.cpu_us,
-                rt_.rps / rpt.rps
+                rt_.rps / rpt.rps,
+                rpc.rps,
+                rpc.cpu_us,
+                rd.rps / rpc.rps
             );
             p.push(rp);
             d.push(rd);
             pt.push(rpt);
             t.push(rt_);
+            pc.push(rpc);
         }
         let med = |v: &[Sample], f: fn(&Sample) -> f64| {
             let mut x: Vec<f64> = v.iter().map(f).collect();
@@ -288,6 +310,8 @@ fn main() {
             ("driver     ", &d, Some(&p), "plain"),
             ("plain-typed", &pt, None, ""),
             ("typed      ", &t, Some(&pt), "plain-typed"),
+            ("plain-corr ", &pc, None, ""),
+            ("driver     ", &d, Some(&pc), "plain-corr"),
         ] {
             let (r, c) = (med(v, rps), med(v, cpu));
             match base {
