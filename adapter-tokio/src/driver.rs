@@ -1000,6 +1000,8 @@ struct KnownHeader {
     name: HeaderName,
     value: Option<HeaderValue>,
     varies: bool,
+    /// A credential: its values are marked sensitive.
+    sensitive: bool,
 }
 
 /// The most distinct header names [`Requests`] keeps.
@@ -1102,12 +1104,14 @@ impl Requests {
             Some(i) => self.names.get_mut(i)?,
             None => {
                 let name = HeaderName::from_bytes(name.as_bytes()).ok()?;
-                let value = header_value(&name, value)?;
+                let sensitive = is_sensitive_header(name.as_str());
+                let value = header_value(value, sensitive)?;
                 if self.names.len() < MAX_NAMES {
                     self.names.push(KnownHeader {
                         name: name.clone(),
                         value: Some(value.clone()),
                         varies: false,
+                        sensitive,
                     });
                 }
                 return Some((name, value));
@@ -1118,7 +1122,7 @@ impl Requests {
         {
             return Some((known.name.clone(), v.clone()));
         }
-        let v = header_value(&known.name, value)?;
+        let v = header_value(value, known.sensitive)?;
         if !known.varies {
             known.varies = known.value.is_some();
             known.value = (!known.varies).then(|| v.clone());
@@ -1129,9 +1133,9 @@ impl Requests {
 
 /// A header value, marked sensitive (never printed by the HTTP stack) when
 /// it is a credential.
-fn header_value(name: &HeaderName, value: &str) -> Option<HeaderValue> {
+fn header_value(value: &str, sensitive: bool) -> Option<HeaderValue> {
     let mut v = HeaderValue::from_str(value).ok()?;
-    if is_sensitive_header(name.as_str()) {
+    if sensitive {
         v.set_sensitive(true);
     }
     Some(v)

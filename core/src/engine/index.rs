@@ -179,7 +179,10 @@ impl<V> IdMap<V> {
         };
         let value = self.ring.get_mut(i)?.take()?;
         self.live -= 1;
-        self.trim();
+        // Only an end can have become a hole.
+        if i == 0 || i + 1 == self.ring.len() {
+            self.trim();
+        }
         Some(value)
     }
 
