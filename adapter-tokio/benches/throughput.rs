@@ -10,7 +10,8 @@
 //! - `driver`: the raw driver (`Driver::send`, no coalescing: every call is
 //!   a transmission), the same request;
 //! - `plain-typed`: plain reqwest sending what the typed client sends for
-//!   `instance(id)` (query, `Authorization`, `User-Agent`, `Content-Type`)
+//!   `instance(id)` (query, `Authorization`, `User-Agent`, `Content-Type`,
+//!   `Accept`)
 //!   and parsing the JSON answer: the fair baseline for `typed`;
 //! - `typed`: the typed client, `Novita::instance` (a distinct id per caller
 //!   so nothing coalesces);
@@ -230,6 +231,7 @@ fn main() {
                         .header("Authorization", auth)
                         .header("User-Agent", agent)
                         .header("Content-Type", "application/json")
+                        .header("Accept", "application/json")
                         .send()
                         .await;
                     match sent {

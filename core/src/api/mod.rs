@@ -247,7 +247,18 @@ impl ApiContext {
         if !self.user_agent.is_empty() {
             request.headers.set("User-Agent", self.user_agent.as_str());
         }
-        request.headers.set("Content-Type", "application/json");
+        // Usually there already, once (`get`, `post`): set only otherwise,
+        // which saves rewriting the header list.
+        let only_json = {
+            let mut types = request
+                .headers
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case("Content-Type"));
+            types.next().is_some_and(|(_, v)| v == "application/json") && types.next().is_none()
+        };
+        if !only_json {
+            request.headers.set("Content-Type", "application/json");
+        }
     }
 }
 
@@ -432,6 +443,33 @@ mod tests {
         assert_eq!(r.headers.get("content-type"), Some("application/json"));
         assert!(!format!("{ctx:?}").contains("abc"));
         assert!(!format!("{r:?}").contains("abc"));
+    }
+
+    #[test]
+    fn authorize_leaves_exactly_one_json_content_type() {
+        let ctx = ApiContext::new("sk_live_abc", "novitai/test").unwrap();
+        let count = |r: &HttpRequest| {
+            r.headers
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+                .map(|(_, v)| String::from(v))
+                .collect::<Vec<_>>()
+        };
+        // Already right: left as it is.
+        let mut r = get(String::from("/v1/clusters"));
+        ctx.authorize(&mut r);
+        assert_eq!(count(&r), ["application/json"]);
+        // Another type, or the right one twice: replaced by one.
+        for extra in ["text/plain", "application/json"] {
+            let mut r = get(String::from("/v1/clusters"));
+            r.headers.append("content-type", extra);
+            ctx.authorize(&mut r);
+            assert_eq!(count(&r), ["application/json"], "after {extra}");
+        }
+        let mut r = HttpRequest::new(Method::Get, "/v1/clusters");
+        r.headers.set("Content-Type", "text/plain");
+        ctx.authorize(&mut r);
+        assert_eq!(count(&r), ["application/json"]);
     }
 
     #[test]
