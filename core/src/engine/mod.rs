@@ -1153,18 +1153,25 @@ impl Engine {
     /// `request`, shared, in a spare allocation when there is one: its path,
     /// headers and body move in (an empty header list keeps the spare's
     /// room for the correlation header).
-    fn share_request(&mut self, mut request: HttpRequest) -> Arc<HttpRequest> {
+    fn share_request(&mut self, request: HttpRequest) -> Arc<HttpRequest> {
         let Some(mut spare) = self.spare_requests.pop() else {
             return Arc::new(request);
         };
         let Some(r) = Arc::get_mut(&mut spare) else {
             return Arc::new(request);
         };
-        r.method = request.method;
-        core::mem::swap(&mut r.path_and_query, &mut request.path_and_query);
-        r.body = request.body.take();
-        if !request.headers.is_empty() {
-            core::mem::swap(&mut r.headers, &mut request.headers);
+        // Every field named, so that a new one cannot be forgotten here.
+        let HttpRequest {
+            method,
+            path_and_query,
+            headers,
+            body,
+        } = request;
+        r.method = method;
+        r.path_and_query = path_and_query;
+        r.body = body;
+        if !headers.is_empty() {
+            r.headers = headers;
         }
         spare
     }
