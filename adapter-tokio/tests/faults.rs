@@ -429,3 +429,96 @@ async fn a_name_that_does_not_resolve_is_a_dns_error() {
         }
     );
 }
+
+/// Serves each connection one answer with a chunked body (no declared
+/// length): `chunks` chunks of `body`, then the end, or (`cut`) the
+/// connection closed instead of the end.
+async fn chunked_server(body: &'static str, chunks: usize, cut: bool) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let mut out = String::from(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n",
+                );
+                for _ in 0..chunks {
+                    out.push_str(&format!("{:x}\r\n{body}\r\n", body.len()));
+                }
+                if !cut {
+                    out.push_str("0\r\n\r\n");
+                }
+                let _ = stream.write_all(out.as_bytes()).await;
+                if cut {
+                    let _ = stream.shutdown().await;
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn a_chunked_body_is_read_whole_under_the_cap_and_refused_over_it() {
+    // 40 chunks of 2 bytes, no declared length: read frame by frame.
+    let base = chunked_server("[]", 40, false).await;
+    let one = |cap: usize| {
+        Novita::builder()
+            .config(config(&base, &[("MAX_RETRY_ATTEMPTS", "1")]))
+            .max_body_bytes(cap)
+            .build()
+            .unwrap()
+    };
+    let driver = one(1024).driver().clone();
+    let done = driver
+        .send(
+            HttpRequest::new(Method::Get, "/v1/clusters"),
+            RequestOptions::new(),
+        )
+        .await
+        .unwrap();
+    match done.outcome {
+        novitai_core::engine::Completion::Ok(r) => {
+            assert_eq!(r.status, 200);
+            assert_eq!(r.body, "[]".repeat(40).as_bytes());
+            assert_eq!(r.headers.get("content-type"), Some("application/json"));
+        }
+        other => panic!("{other:?}"),
+    }
+    // The same answer over a 79-byte cap: refused once the chunks pass it,
+    // not retried (the server did answer).
+    let err = one(79).clusters().await.unwrap_err();
+    assert_eq!(
+        err,
+        Error::GaveUp {
+            last: LastFailure::Transport(TransportErrorKind::BodyTooLarge),
+            attempts: 1
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_chunked_body_cut_short_is_a_connection_error() {
+    let base = chunked_server("[]", 3, true).await;
+    let novita = Novita::builder()
+        .config(config(&base, &[("MAX_RETRY_ATTEMPTS", "2")]))
+        .build()
+        .unwrap();
+    let err = novita.clusters().await.unwrap_err();
+    assert_eq!(
+        err,
+        Error::GaveUp {
+            last: LastFailure::Transport(TransportErrorKind::ConnectionReset),
+            attempts: 2
+        }
+    );
+}
