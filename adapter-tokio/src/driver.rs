@@ -997,6 +997,9 @@ struct Requests {
 /// not change (`Authorization`, `User-Agent`: the same on every request;
 /// `X-Correlation-ID`: different each time, so not kept).
 struct KnownHeader {
+    /// The name as the first request spelled it (compared byte for byte
+    /// before the case-insensitive comparison).
+    spelled: String,
     name: HeaderName,
     value: Option<HeaderValue>,
     varies: bool,
@@ -1039,8 +1042,10 @@ impl Requests {
         let url = self.cached_url(request).ok_or(TransportErrorKind::Other)?;
         let mut out = reqwest::Request::new(method(request.method), url);
         let headers = out.headers_mut();
-        for (name, value) in request.headers.iter() {
-            let (name, value) = self.header(name, value).ok_or(TransportErrorKind::Other)?;
+        for (i, (name, value)) in request.headers.iter().enumerate() {
+            let (name, value) = self
+                .header(i, name, value)
+                .ok_or(TransportErrorKind::Other)?;
             headers.append(name, value);
         }
         if let Some(body) = &request.body {
@@ -1094,20 +1099,33 @@ impl Requests {
         reqwest::Url::parse(&request.url(&self.base_url)).ok()
     }
 
-    /// The header `name: value`, made once when it repeats.
-    fn header(&mut self, name: &str, value: &str) -> Option<(HeaderName, HeaderValue)> {
-        let known = match self
-            .names
-            .iter()
-            .position(|k| k.name.as_str().eq_ignore_ascii_case(name))
-        {
+    /// The header `name: value`, made once when it repeats. `hint`: its
+    /// place in its request (requests of one kind list their headers in the
+    /// same order, so the name kept there is tried first).
+    fn header(
+        &mut self,
+        hint: usize,
+        name: &str,
+        value: &str,
+    ) -> Option<(HeaderName, HeaderValue)> {
+        let at_hint = self.names.get(hint).is_some_and(|k| k.spelled == name);
+        let found = if at_hint {
+            Some(hint)
+        } else {
+            self.names
+                .iter()
+                .position(|k| k.spelled == name || k.name.as_str().eq_ignore_ascii_case(name))
+        };
+        let known = match found {
             Some(i) => self.names.get_mut(i)?,
             None => {
+                let spelled = name;
                 let name = HeaderName::from_bytes(name.as_bytes()).ok()?;
                 let sensitive = is_sensitive_header(name.as_str());
                 let value = header_value(value, sensitive)?;
                 if self.names.len() < MAX_NAMES {
                     self.names.push(KnownHeader {
+                        spelled: String::from(spelled),
                         name: name.clone(),
                         value: Some(value.clone()),
                         varies: false,
