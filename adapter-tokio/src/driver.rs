@@ -216,8 +216,11 @@ impl Driver {
         let start = tokio::time::Instant::now();
         let engine = Engine::new(config, seed, Instant::ZERO).map_err(DriverError::Engine)?;
         let (commands, command_rx) = mpsc::unbounded_channel();
-        let requests = Requests::new(&options.base_url);
-        tracing::info!(seed, base_url = %requests.base_url, "novitai driver started");
+        tracing::info!(
+            seed,
+            base_url = options.base_url.trim_end_matches('/'),
+            "novitai driver started"
+        );
         let shards = std::thread::available_parallelism()
             .map_or(1, usize::from)
             .clamp(1, MAX_SHARDS);
@@ -696,30 +699,6 @@ struct Core {
     caller_mail: Option<Mail>,
 }
 
-/// Hashes request paths for the URL cache with FNV-1a, a few instructions
-/// a byte instead of SipHash's set-up. The paths are the application's own
-/// and the cache holds at most [`MAX_URLS`] of them, emptied when full, so
-/// colliding paths could only slow a lookup, never grow the cache.
-struct PathHasher(u64);
-
-impl Default for PathHasher {
-    fn default() -> PathHasher {
-        PathHasher(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Hasher for PathHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-}
-
 /// Hashes the engine's request ids (unique, increasing numbers chosen by
 /// the engine, not by a peer) with one multiplication instead of SipHash.
 #[derive(Default)]
@@ -990,7 +969,10 @@ struct Requests {
     /// URLs already parsed, by path and query (a retry, or another
     /// request to the same path, copies the parsed URL instead of parsing
     /// it again); at most [`MAX_URLS`], emptied when full.
-    urls: HashMap<String, reqwest::Url, BuildHasherDefault<PathHasher>>,
+    /// Hashed with FNV-1a (a few instructions a byte instead of SipHash's
+    /// set-up): the paths are the application's own and the cache is
+    /// bounded, so colliding paths could only slow a lookup.
+    urls: HashMap<String, reqwest::Url, fnv::FnvBuildHasher>,
 }
 
 /// A header name seen before, with its last value while that value does
