@@ -22,6 +22,15 @@ fn client(server: &TestServer, extra: &[(&str, &str)]) -> Novita {
         .unwrap()
 }
 
+/// The error of a call that gave up after `attempts` attempts, the last one
+/// failing with `kind` before any answer.
+fn gave_up(kind: TransportErrorKind, attempts: u32) -> Error {
+    Error::GaveUp {
+        last: LastFailure::Transport(kind),
+        attempts,
+    }
+}
+
 #[tokio::test]
 async fn two_server_errors_are_retried_and_the_third_attempt_succeeds() {
     let server = TestServer::start(
@@ -114,13 +123,7 @@ async fn the_attempt_timeout_fires_on_a_hung_server() {
     let novita = client(&server, &[("MAX_RETRY_ATTEMPTS", "1")]);
     let started = tokio::time::Instant::now();
     let err = novita.clusters().await.unwrap_err();
-    assert_eq!(
-        err,
-        Error::GaveUp {
-            last: LastFailure::Transport(TransportErrorKind::Timeout),
-            attempts: 1
-        }
-    );
+    assert_eq!(err, gave_up(TransportErrorKind::Timeout, 1));
     assert!(started.elapsed() >= Duration::from_secs(5));
     assert!(err.to_string().contains("timed out"));
 }
@@ -223,13 +226,7 @@ async fn connection_refused_says_to_check_the_base_url() {
         .build()
         .unwrap();
     let err = novita.clusters().await.unwrap_err();
-    assert_eq!(
-        err,
-        Error::GaveUp {
-            last: LastFailure::Transport(TransportErrorKind::ConnectionRefused),
-            attempts: 2
-        }
-    );
+    assert_eq!(err, gave_up(TransportErrorKind::ConnectionRefused, 2));
     assert!(err.to_string().contains("check the base URL"), "{err}");
 }
 
@@ -243,13 +240,7 @@ async fn a_body_over_the_cap_fails_the_call() {
         .build()
         .unwrap();
     let err = novita.clusters().await.unwrap_err();
-    assert_eq!(
-        err,
-        Error::GaveUp {
-            last: LastFailure::Transport(TransportErrorKind::BodyTooLarge),
-            attempts: 1
-        }
-    );
+    assert_eq!(err, gave_up(TransportErrorKind::BodyTooLarge, 1));
     assert!(err.to_string().contains("size limit"), "{err}");
     // Under the cap the same answer is fine.
     let roomy = Novita::builder()
@@ -421,13 +412,7 @@ async fn a_name_that_does_not_resolve_is_a_dns_error() {
         .build()
         .unwrap();
     let err = novita.clusters().await.unwrap_err();
-    assert_eq!(
-        err,
-        Error::GaveUp {
-            last: LastFailure::Transport(TransportErrorKind::Dns),
-            attempts: 1
-        }
-    );
+    assert_eq!(err, gave_up(TransportErrorKind::Dns, 1));
 }
 
 /// Serves each connection one answer with a chunked body (no declared
@@ -497,13 +482,7 @@ async fn a_chunked_body_is_read_whole_under_the_cap_and_refused_over_it() {
     // The same answer over a 79-byte cap: refused once the chunks pass it,
     // not retried (the server did answer).
     let err = one(79).clusters().await.unwrap_err();
-    assert_eq!(
-        err,
-        Error::GaveUp {
-            last: LastFailure::Transport(TransportErrorKind::BodyTooLarge),
-            attempts: 1
-        }
-    );
+    assert_eq!(err, gave_up(TransportErrorKind::BodyTooLarge, 1));
 }
 
 #[tokio::test]
@@ -514,11 +493,5 @@ async fn a_chunked_body_cut_short_is_a_connection_error() {
         .build()
         .unwrap();
     let err = novita.clusters().await.unwrap_err();
-    assert_eq!(
-        err,
-        Error::GaveUp {
-            last: LastFailure::Transport(TransportErrorKind::ConnectionReset),
-            attempts: 2
-        }
-    );
+    assert_eq!(err, gave_up(TransportErrorKind::ConnectionReset, 2));
 }
